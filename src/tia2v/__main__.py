@@ -1,0 +1,3 @@
+from tia2v.cli import main
+
+raise SystemExit(main())

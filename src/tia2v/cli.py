@@ -1,0 +1,169 @@
+"""The ``tia2v`` command line (DESIGN §2).
+
+Bad input ends in one line naming the file and the problem, exit code 2; an internal error
+exits 1. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from tia2v.config import PRESETS, ExperimentConfig, resolve_config, to_yaml
+from tia2v.errors import InputError
+
+logger = logging.getLogger("tia2v")
+
+SYNTH_EXAMPLE = """example:
+  tia2v synth data/toy --train 512 --test 64 --seed 0
+writes data/toy/{train,test}/{mp4,wav,txt,meta}/<id>.* (16 frames at 8 fps, 64x64, audio 16 kHz)"""
+
+PREPARE_EXAMPLE = """examples:
+  tia2v prepare data/toy --check                       # validate every clip, report all problems
+  tia2v prepare datasets/post_URMP --check --config paper-urmp"""
+
+TRAIN_EXAMPLE = f"""examples:
+  tia2v train content --config tiny --set data.root=data/toy --dry-run
+  tia2v train motion --config demo --set train.init_from=runs/demo-content
+presets: {", ".join(PRESETS)}"""
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help=f"preset ({', '.join(PRESETS)}) or YAML file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.lr=2e-4 (repeatable)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tia2v", description="Text + image + audio to video diffusion."
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_text: str, example: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=example,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    synth = add("synth", "Synthesise a toy-VAT data set (DESIGN §5).", SYNTH_EXAMPLE)
+    synth.add_argument("out_dir", type=Path)
+    synth.add_argument("--train", type=int, default=64, help="training clips (default 64)")
+    synth.add_argument("--test", type=int, default=16, help="test clips (default 16)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--size", type=int, default=64, help="frame size in pixels (default 64)")
+    synth.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    synth.add_argument("--fps", type=float, default=8.0, help="frames per second (default 8)")
+
+    prepare = add(
+        "prepare", "Validate a VAT folder (and, later, cache embeddings).", PREPARE_EXAMPLE
+    )
+    prepare.add_argument("data_dir", type=Path)
+    prepare.add_argument(
+        "--check", action="store_true", help="validate every clip and report problems"
+    )
+    _add_config_args(prepare)
+
+    train = add("train", "Train the content or the motion model.", TRAIN_EXAMPLE)
+    train.add_argument("stage", choices=["content", "motion"])
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly")
+    _add_config_args(train)
+    return parser
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from tia2v.data.synth import synthesize
+
+    if args.train < 0 or args.test < 0:
+        raise InputError("--train and --test must be >= 0")
+    if args.size < 8 or args.frames < 2 or args.fps <= 0:
+        raise InputError("--size must be >= 8, --frames >= 2 and --fps > 0")
+    start = time.perf_counter()
+    counts = synthesize(
+        args.out_dir,
+        args.train,
+        args.test,
+        args.seed,
+        args.size,
+        args.frames,
+        args.fps,
+        progress=not args.quiet,
+    )
+    seconds = time.perf_counter() - start
+    print(
+        f"wrote {counts['train']} train + {counts['test']} test clips to {args.out_dir} "
+        f"({args.frames} frames, {args.fps:g} fps, {args.size}x{args.size}) in {seconds:.1f} s"
+    )
+    return 0
+
+
+def _prepare(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
+    from tia2v.data.check import check_folder, format_table
+
+    if not args.check:
+        raise InputError(
+            "the embedding cache is not built yet; run with --check to validate the folder"
+        )
+    checked, problems = check_folder(args.data_dir, cfg.data, progress=not args.quiet)
+    if problems:
+        print(format_table(problems))
+        print(f"{len(problems)} problem(s) in {args.data_dir} ({checked} clips decoded)")
+        return 2
+    print(f"{args.data_dir}: {checked} clips, no problems")
+    return 0
+
+
+def _train(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
+    raise InputError(
+        "training is not available in this version yet; use --dry-run to see the config"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "synth":
+        return _synth(args)
+    cfg = resolve_config(args.config, args.overrides)
+    if args.dry_run:
+        print(to_yaml(cfg), end="")
+        return 0
+    if args.command == "prepare":
+        return _prepare(args, cfg)
+    return _train(args, cfg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return run(args)
+    except InputError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if args.debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        return 1

@@ -1,0 +1,197 @@
+"""The VAT folder data set: URMP-VAT, Landscape-VAT, AudioSet-Drums-VAT and toy-VAT.
+
+Layout: ``<root>/<split>/{mp4,wav,txt}/<id>.*`` (``stft_pickle/`` and ``meta/`` may exist and
+are not needed). Files are paired by id; fps and length come from each mp4. One example is
+``num_frames`` consecutive frames (every ``frame_stride``-th) with one audio window per frame,
+centred on that frame's time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from tia2v.config import DataConfig
+from tia2v.errors import DataError, MediaError
+from tia2v.io import load_audio, read_video
+
+logger = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
+
+
+@dataclass(frozen=True)
+class ClipFiles:
+    """The files of one clip; ``audio`` is the wav (or the mp4 itself when no wav exists)."""
+
+    id: str
+    video: Path
+    audio: Path
+    caption: Path
+
+
+def find_clips(root: str | Path, split: str) -> tuple[list[ClipFiles], list[tuple[Path, str]]]:
+    """Pairs the files of a split by id.
+
+    Returns:
+        (clips with a video, a caption and audio; problems as (file, message) for the rest).
+    """
+    base = Path(root) / split
+    if not (base / "mp4").is_dir():
+        raise DataError(f"{base / 'mp4'}: no such folder (expected <root>/<split>/mp4/<id>.mp4)")
+    clips, problems = [], []
+    for video in sorted((base / "mp4").glob("*.mp4")):
+        clip_id = video.stem
+        caption = base / "txt" / f"{clip_id}.txt"
+        audio = next(
+            (p for s in AUDIO_SUFFIXES if (p := base / "wav" / f"{clip_id}{s}").is_file()), None
+        )
+        if not caption.is_file():
+            problems.append((video, f"missing caption {caption}"))
+            continue
+        if audio is None:
+            problems.append((video, f"missing audio {base / 'wav' / clip_id}.wav"))
+            continue
+        clips.append(ClipFiles(clip_id, video, audio, caption))
+    for folder, kind in (("txt", "caption"), ("wav", "audio")):
+        for path in sorted((base / folder).glob("*")) if (base / folder).is_dir() else []:
+            if path.is_file() and not (base / "mp4" / f"{path.stem}.mp4").is_file():
+                problems.append((path, f"{kind} without a video {base / 'mp4' / path.stem}.mp4"))
+    return clips, problems
+
+
+def read_captions(path: Path) -> list[str]:
+    """The non-empty lines of a caption file."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read caption ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: caption is not valid UTF-8 (byte {exc.start})") from exc
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{path}: caption is empty")
+    return lines
+
+
+def resize_center_crop(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """(F, 3, H, W) float → (F, 3, size, size): shorter side to ``size`` (antialiased), centre crop."""
+    height, width = frames.shape[-2:]
+    scale = size / min(height, width)
+    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
+    if (new_h, new_w) != (height, width):
+        frames = F.interpolate(
+            frames, (new_h, new_w), mode="bilinear", antialias=True, align_corners=False
+        )
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return frames[..., top : top + size, left : left + size]
+
+
+def frame_windows(audio: np.ndarray, rate: int, times: np.ndarray, window: float) -> np.ndarray:
+    """One window of ``window`` seconds centred on each time, zero-padded at the ends.
+
+    Args:
+        audio: mono (S,) float32.
+        rate: sample rate of ``audio``.
+        times: (F,) frame times in seconds.
+        window: window length in seconds.
+
+    Returns:
+        (F, W) float32 with W = round(window * rate).
+    """
+    length = round(window * rate)
+    starts = np.rint(times * rate).astype(np.int64) - length // 2
+    padded = np.pad(audio, (length, length))
+    index = starts[:, None] + length + np.arange(length)[None, :]
+    return padded[index].astype(np.float32)
+
+
+class VATDataset(Dataset):
+    """Clips of a VAT folder as training examples.
+
+    Each item is a dict:
+        ``video``: float32 (C, F, H, W) in [-1, 1];
+        ``first_frame``: float32 (C, H, W), ``video[:, 0]``;
+        ``audio``: float32 (F, W), one window per frame at ``cfg.audio_rate``;
+        ``captions``: list[str], every line of the caption file;
+        ``id``: the clip id; ``fps``: effective frame rate (file fps / frame_stride);
+        ``frame_indices``: int64 (F,) indices into the file's frames.
+
+    Training crops start at random (reproducibly: the start depends on ``seed``, the epoch and
+    the index only, never on the worker); test crops depend on ``seed`` and the index only.
+    """
+
+    def __init__(self, cfg: DataConfig, split: str = "train", root: str | Path | None = None):
+        self.cfg = cfg
+        self.split = split
+        self.root = Path(root if root is not None else cfg.root)
+        if not str(self.root):
+            raise DataError("no data folder: set data.root or pass DATA_DIR")
+        self.clips, problems = find_clips(self.root, split)
+        for path, message in problems:
+            logger.warning("skipping %s: %s", path, message)
+        if not self.clips:
+            raise DataError(f"{self.root / split}: no complete clips (mp4 + wav + txt)")
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _start(self, index: int, available: int) -> int:
+        if available <= 0:
+            return 0
+        stream = (
+            [self.cfg.seed, index] if self.split != "train" else [self.cfg.seed, self.epoch, index]
+        )
+        return int(np.random.default_rng(stream).integers(0, available + 1))
+
+    def __getitem__(self, index: int) -> dict:
+        clip = self.clips[index]
+        cfg = self.cfg
+        decoded = read_video(clip.video, with_audio=False)
+        span = (cfg.num_frames - 1) * cfg.frame_stride + 1
+        if len(decoded.frames) < span:
+            raise DataError(
+                f"{clip.video}: clip has {len(decoded.frames)} frames, fewer than the "
+                f"{span} needed (num_frames={cfg.num_frames}, frame_stride={cfg.frame_stride})"
+            )
+        start = self._start(index, len(decoded.frames) - span)
+        frame_indices = start + cfg.frame_stride * np.arange(cfg.num_frames)
+
+        frames = torch.from_numpy(decoded.frames[frame_indices]).permute(0, 3, 1, 2).float() / 255
+        frames = resize_center_crop(frames, cfg.image_size)  # (F, 3, S, S) in [0, 1]
+        video = (frames * 2 - 1).permute(1, 0, 2, 3).contiguous()  # (3, F, S, S) in [-1, 1]
+
+        try:
+            audio = load_audio(clip.audio, cfg.audio_rate)
+        except MediaError as exc:
+            raise DataError(str(exc)) from exc
+        times = frame_indices / decoded.fps
+        windows = frame_windows(audio, cfg.audio_rate, times, cfg.audio_window)  # (F, W)
+        return {
+            "video": video,
+            "first_frame": video[:, 0].clone(),
+            "audio": torch.from_numpy(windows),
+            "captions": read_captions(clip.caption),
+            "id": clip.id,
+            "fps": decoded.fps / cfg.frame_stride,
+            "frame_indices": torch.from_numpy(frame_indices),
+        }
+
+
+def collate(items: list[dict]) -> dict:
+    """Stacks tensors; keeps lists of captions, ids and fps."""
+    batch = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        batch[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
+    return batch

@@ -1,0 +1,1 @@
+"""Metrics: toy-VAT ground truth now; the paper suite (eval) follows."""

@@ -1,0 +1,131 @@
+"""Ground-truth metrics of the toy-VAT domain (DESIGN §5), from output frames alone.
+
+The object is every pixel far from the background colour, which is estimated on the frame
+border. From its mask per frame come colour, shape (fill ratio of the bounding box),
+direction (centroid displacement) and pulses (jumps of the area).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tia2v.data.synth import DIRECTIONS, PALETTE
+
+PALETTE_NAMES = list(PALETTE)
+PALETTE_RGB = np.asarray(list(PALETTE.values()), np.float32)
+FILL_RATIOS = {"circle": np.pi / 4, "square": 1.0, "triangle": 0.5}
+# Half the smallest distance between two palette colours: the object/background threshold.
+_pairwise = np.linalg.norm(PALETTE_RGB[:, None] - PALETTE_RGB[None], axis=-1)
+OBJECT_THRESHOLD = float(_pairwise[_pairwise > 0].min() / 2)
+PULSE_JUMP = 1.15  # an area peak must exceed the previous frame's area by 15 %
+
+
+@dataclass
+class ToyAnalysis:
+    """What the frames show.
+
+    Attributes:
+        color: nearest palette name to the object's mean colour ("" when no object is found).
+        background: nearest palette name to the border colour.
+        shape: circle / square / triangle by the median fill ratio.
+        direction: left / right / up / down by the centroid's first-to-last displacement.
+        areas: object area in pixels per frame, (F,).
+        centers: object centroid (x, y) per frame, (F, 2); NaN where the object is missing.
+        fill_ratio: median area / bounding-box area.
+        pulse_frames: frames where the area peaks after a jump.
+    """
+
+    color: str
+    background: str
+    shape: str
+    direction: str
+    areas: np.ndarray
+    centers: np.ndarray
+    fill_ratio: float
+    pulse_frames: list[int]
+
+
+def nearest_color(rgb: np.ndarray) -> str:
+    return PALETTE_NAMES[int(np.linalg.norm(PALETTE_RGB - rgb, axis=-1).argmin())]
+
+
+def border_color(frame: np.ndarray) -> np.ndarray:
+    """Median colour of the one-pixel frame border, (3,)."""
+    border = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]]).astype(np.float32)
+    return np.median(border, axis=0)
+
+
+def pulse_frames(areas: np.ndarray, jump: float = PULSE_JUMP) -> list[int]:
+    """Frames f ≥ 1 whose area is a local maximum reached by a jump of more than ``jump``×."""
+    peaks = []
+    for f in range(1, len(areas)):
+        rising = areas[f] > jump * max(areas[f - 1], 1.0)
+        is_max = f == len(areas) - 1 or areas[f] >= areas[f + 1]
+        if rising and is_max:
+            peaks.append(f)
+    return peaks
+
+
+def analyze(frames: np.ndarray) -> ToyAnalysis:
+    """Measures the object in uint8 (F, H, W, 3) frames."""
+    frames = np.asarray(frames, np.float32)
+    bg = np.median(np.stack([border_color(f) for f in frames]), axis=0)
+    mask = np.linalg.norm(frames - bg, axis=-1) > OBJECT_THRESHOLD  # (F, H, W)
+    areas = mask.sum(axis=(1, 2)).astype(np.float32)
+    ys, xs = np.mgrid[: frames.shape[1], : frames.shape[2]] + 0.5
+    centers = np.full((len(frames), 2), np.nan, np.float32)
+    fills = []
+    for f, m in enumerate(mask):
+        if m.sum() < 2:
+            continue
+        centers[f] = xs[m].mean(), ys[m].mean()
+        rows, cols = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
+        box = (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+        fills.append(m.sum() / box)
+    color = nearest_color(frames[mask].mean(axis=0)) if mask.any() else ""
+    fill = float(np.median(fills)) if fills else 0.0
+    shape = min(FILL_RATIOS, key=lambda s: abs(FILL_RATIOS[s] - fill))
+    return ToyAnalysis(
+        color=color,
+        background=nearest_color(bg),
+        shape=shape,
+        direction=_direction(centers),
+        areas=areas,
+        centers=centers,
+        fill_ratio=fill,
+        pulse_frames=pulse_frames(areas),
+    )
+
+
+def _direction(centers: np.ndarray) -> str:
+    valid = centers[~np.isnan(centers).any(axis=1)]
+    if len(valid) < 2:
+        return ""
+    dx, dy = valid[-1] - valid[0]
+    step = (int(np.sign(dx)), 0) if abs(dx) >= abs(dy) else (0, int(np.sign(dy)))
+    return next((name for name, d in DIRECTIONS.items() if d == step), "")
+
+
+def sync_f1(predicted: list[int], onsets: list[int], tolerance: int = 1) -> float:
+    """F1 of predicted pulse frames against onset frames, one-to-one within ±``tolerance``."""
+    if not predicted and not onsets:
+        return 1.0
+    unmatched = list(onsets)
+    hits = 0
+    for p in predicted:
+        match = next((o for o in unmatched if abs(o - p) <= tolerance), None)
+        if match is not None:
+            unmatched.remove(match)
+            hits += 1
+    if hits == 0:
+        return 0.0
+    precision, recall = hits / len(predicted), hits / len(onsets)
+    return 2 * precision * recall / (precision + recall)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images or videos of equal shape."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)

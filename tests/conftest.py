@@ -1,0 +1,32 @@
+"""Shared fixtures: a small synthesised toy-VAT set and media files made by the ffmpeg CLI."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tia2v.data.synth import synthesize
+
+
+@pytest.fixture(scope="session")
+def toy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 train + 2 test toy clips of 16 frames, 32x32, seed 1 (read-only: copy to modify)."""
+    root = tmp_path_factory.mktemp("toy")
+    synthesize(root, num_train=4, num_test=2, seed=1, size=32, progress=False)
+    return root
+
+
+@pytest.fixture
+def toy_copy(toy_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the toy set that a test may break."""
+    return Path(shutil.copytree(toy_root, tmp_path / "toy"))
+
+
+def ffmpeg(*args: str) -> None:
+    """Runs the Debian ffmpeg CLI (installed by `make test`)."""
+    binary = shutil.which("ffmpeg")
+    assert binary, "ffmpeg CLI not found: `make test` installs it (apt-get install ffmpeg)"
+    subprocess.run([binary, "-v", "error", "-y", *args], check=True)
