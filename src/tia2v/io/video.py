@@ -137,6 +137,24 @@ def _even(frames: np.ndarray) -> np.ndarray:
     return np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+def rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) RGB with even H, W → (H * 3 // 2, W) planar yuv420p, BT.601 limited range.
+
+    Done in numpy rather than by swscale, whose output was seen to vary from run to run, so
+    that the same frames always give the same file.
+    """
+    rgb = frame.astype(np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 16 + 0.256788 * r + 0.504129 * g + 0.097906 * b
+    u = 128 - 0.148223 * r - 0.290993 * g + 0.439216 * b
+    v = 128 + 0.439216 * r - 0.367788 * g - 0.071427 * b
+    height, width = y.shape
+    u = u.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+    v = v.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+    planes = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)])
+    return np.clip(np.rint(planes), 0, 255).astype(np.uint8).reshape(height * 3 // 2, width)
+
+
 def write_video(
     path: str | Path,
     frames: np.ndarray,
@@ -175,12 +193,13 @@ def write_video(
         video = container.add_stream("libx264", rate=rate)
         video.width, video.height = frames.shape[2], frames.shape[1]
         video.pix_fmt = "yuv420p"
-        video.options = {"crf": str(crf)}
-        video.codec_context.thread_count = 1  # deterministic bit stream
+        # One x264 thread: multi-threaded encodes differ from run to run.
+        video.options = {"crf": str(crf), "threads": "1"}
         if audio is not None:
             _add_audio(container, audio, audio_rate)
         for frame in frames:
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            yuv = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frame), format="yuv420p")
+            for packet in video.encode(yuv):
                 container.mux(packet)
         for packet in video.encode():
             container.mux(packet)

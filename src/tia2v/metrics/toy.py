@@ -72,7 +72,8 @@ def analyze(frames: np.ndarray) -> ToyAnalysis:
     """Measures the object in uint8 (F, H, W, 3) frames."""
     frames = np.asarray(frames, np.float32)
     bg = np.median(np.stack([border_color(f) for f in frames]), axis=0)
-    mask = np.linalg.norm(frames - bg, axis=-1) > OBJECT_THRESHOLD  # (F, H, W)
+    distance = np.linalg.norm(frames - bg, axis=-1)  # (F, H, W)
+    mask = distance > OBJECT_THRESHOLD
     areas = mask.sum(axis=(1, 2)).astype(np.float32)
     ys, xs = np.mgrid[: frames.shape[1], : frames.shape[2]] + 0.5
     centers = np.full((len(frames), 2), np.nan, np.float32)
@@ -84,7 +85,7 @@ def analyze(frames: np.ndarray) -> ToyAnalysis:
         rows, cols = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
         box = (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
         fills.append(m.sum() / box)
-    color = nearest_color(frames[mask].mean(axis=0)) if mask.any() else ""
+    color = nearest_color(_core_color(frames, distance, mask)) if mask.any() else ""
     fill = float(np.median(fills)) if fills else 0.0
     shape = min(FILL_RATIOS, key=lambda s: abs(FILL_RATIOS[s] - fill))
     return ToyAnalysis(
@@ -97,6 +98,13 @@ def analyze(frames: np.ndarray) -> ToyAnalysis:
         fill_ratio=fill,
         pulse_frames=pulse_frames(areas),
     )
+
+
+def _core_color(frames: np.ndarray, distance: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean colour of the object's core: edge pixels blend with the background (and chroma
+    subsampling spreads them), so only pixels nearly as far from it as the farthest count."""
+    far = np.percentile(distance[mask], 90)
+    return frames[mask & (distance >= 0.8 * far)].mean(axis=0)
 
 
 def _direction(centers: np.ndarray) -> str:
