@@ -47,7 +47,7 @@ def test_toy_item_shapes_and_ranges(toy_root):
     assert len(ds) == 4
     item = ds[0]
     assert item["video"].shape == (3, 16, 16, 16) and item["video"].dtype == torch.float32
-    assert -1 <= item["video"].min() and item["video"].max() <= 1
+    assert item["video"].min() >= -1 and item["video"].max() <= 1
     assert item["video"].max() - item["video"].min() > 0.5  # not a constant
     assert torch.equal(item["first_frame"], item["video"][:, 0])
     assert item["audio"].shape == (16, 4000)
