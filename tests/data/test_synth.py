@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,8 +18,25 @@ from tia2v.metrics.toy import analyze
 
 
 def test_same_seed_same_files(tmp_path):
-    for name in ("a", "b"):
-        synthesize(tmp_path / name, num_train=3, num_test=2, seed=1, progress=False)
+    """In this process and in a fresh one (encoder state must not leak between encodes)."""
+    synthesize(tmp_path / "a", num_train=3, num_test=2, seed=1, progress=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tia2v",
+            "--quiet",
+            "synth",
+            str(tmp_path / "b"),
+            "--train",
+            "3",
+            "--test",
+            "2",
+            "--seed",
+            "1",
+        ],
+        check=True,
+    )
     metas = sorted((tmp_path / "a").glob("*/meta/*.json"))
     assert len(metas) == 5
     for meta in metas:
@@ -26,6 +45,7 @@ def test_same_seed_same_files(tmp_path):
         video = meta.parent.parent / "mp4" / f"{meta.stem}.mp4"
         twin_video = twin.parent.parent / "mp4" / f"{meta.stem}.mp4"
         assert np.array_equal(read_video(video).frames, read_video(twin_video).frames)
+        assert video.read_bytes() == twin_video.read_bytes()
 
 
 def test_other_seed_other_clips(tmp_path):

@@ -193,8 +193,9 @@ def write_video(
         video = container.add_stream("libx264", rate=rate)
         video.width, video.height = frames.shape[2], frames.shape[1]
         video.pix_fmt = "yuv420p"
-        # One x264 thread: multi-threaded encodes differ from run to run.
-        video.options = {"crf": str(crf), "threads": "1"}
+        # Repeatable bit stream: one x264 thread, and no macroblock tree, whose output was seen
+        # to depend on earlier encodes in the same process.
+        video.options = {"crf": str(crf), "threads": "1", "x264-params": "mbtree=0"}
         if audio is not None:
             _add_audio(container, audio, audio_rate)
         for frame in frames:
