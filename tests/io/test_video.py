@@ -113,7 +113,7 @@ def test_odd_size_stereo_44k_from_ffmpeg(tmp_path):
     assert abs(np.argmax(spectrum) * 16000 / len(mono16k) - 440) < 2
 
 
-def test_48k_audio_from_ffmpeg(tmp_path):
+def test_stereo_48k_audio_from_ffmpeg(tmp_path):
     path = tmp_path / "a48.mp4"
     ffmpeg(
         "-f",
@@ -124,6 +124,8 @@ def test_48k_audio_from_ffmpeg(tmp_path):
         "lavfi",
         "-i",
         "sine=frequency=1000:sample_rate=48000",
+        "-ac",
+        "2",
         "-t",
         "2",
         "-c:v",
@@ -136,7 +138,8 @@ def test_48k_audio_from_ffmpeg(tmp_path):
     )
     video = read_video(path)
     assert video.frames.shape[0] == 16 and video.audio_rate == 48000
-    assert video.audio.shape == (1, 96000)
+    assert video.audio.shape == (2, 96000)
+    assert np.allclose(video.audio[0], video.audio[1], atol=1e-3)
 
 
 @pytest.mark.parametrize("suffix", ["wav", "flac", "mp3"])
