@@ -1,0 +1,36 @@
+"""The only place where video tensors change layout.
+
+Public tensors are ``(B, C, F, H, W)``. Per-frame 2-D layers see frames folded into the
+batch, ``(B*F, C, H, W)`` with the frames of one video adjacent; temporal layers see each
+pixel's frame sequence, ``(B*H*W, F, C)``.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+
+
+def frames_to_batch(video: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, H, W) → (B*F, C, H, W)."""
+    return rearrange(video, "b c f h w -> (b f) c h w")
+
+
+def batch_to_frames(x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """(B*F, C, H, W) → (B, C, F, H, W)."""
+    return rearrange(x, "(b f) c h w -> b c f h w", f=num_frames)
+
+
+def batch_to_sequences(x: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """(B*F, C, H, W) → (B*H*W, F, C): one frame sequence per pixel."""
+    return rearrange(x, "(b f) c h w -> (b h w) f c", f=num_frames)
+
+
+def sequences_to_batch(x: torch.Tensor, num_frames: int, height: int, width: int) -> torch.Tensor:
+    """(B*H*W, F, C) → (B*F, C, H, W)."""
+    return rearrange(x, "(b h w) f c -> (b f) c h w", f=num_frames, h=height, w=width)
+
+
+def repeat_per_frame(tokens: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """(B, L, D) per-video tokens → (B*F, L, D), the same tokens for every frame."""
+    return tokens.repeat_interleave(num_frames, dim=0)

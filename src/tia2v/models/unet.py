@@ -1,0 +1,242 @@
+"""The content UNet (per-frame 2-D, method §3) and the motion UNet (+ temporal layers, §4).
+
+One class serves both: ``motion=True`` adds a temporal conv after every ResBlock and a
+temporal transformer at every attention site. Module names are shared, so a motion model is
+initialised from a content model by name (``load_content_weights``), and at initialisation
+it reproduces the content model exactly (the temporal layers end in zero-initialised
+projections).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from tia2v.config import ModelConfig
+from tia2v.models.attention import SpatialTransformer, TemporalTransformer
+from tia2v.models.blocks import (
+    Downsample,
+    ResBlock,
+    TemporalConv,
+    Upsample,
+    group_norm,
+    timestep_embedding,
+    zero_module,
+)
+from tia2v.models.layout import batch_to_frames, frames_to_batch, repeat_per_frame
+
+MODALITIES = ("text", "image", "audio")
+TEMPORAL_PREFIXES = ("temporal_", "null_audio")
+
+
+@dataclass
+class Conditions:
+    """Condition tokens of a batch; None means the modality is absent (its null embedding).
+
+    Attributes:
+        text: (B, Lt, D) text tokens; text_mask: (B, Lt) bool, True for real tokens.
+        image: (B, Li, D) first-frame tokens.
+        audio: (B, F, La, D) audio tokens, La per frame.
+    """
+
+    text: torch.Tensor | None = None
+    text_mask: torch.Tensor | None = None
+    image: torch.Tensor | None = None
+    audio: torch.Tensor | None = None
+
+
+class UNetBlock(nn.Module):
+    """ResBlock → [temporal conv] → [spatial transformer] → [temporal transformer] → [resample]."""
+
+    def __init__(self, res=None, temporal_conv=None, attn=None, temporal_attn=None, resample=None):
+        super().__init__()
+        self.res, self.temporal_conv, self.attn = res, temporal_conv, attn
+        self.temporal_attn, self.resample = temporal_attn, resample
+
+    def forward(self, h, emb, num_frames, context, context_mask, audio, text, text_mask):
+        """h: (B*F, C, H, W), emb: (B*F, E); tokens already repeated per frame."""
+        if self.res is not None:
+            h = self.res(h, emb)
+        if self.temporal_conv is not None:
+            h = self.temporal_conv(h, num_frames)
+        if self.attn is not None:
+            h = self.attn(h, num_frames, context, context_mask)
+        if self.temporal_attn is not None:
+            h = self.temporal_attn(h, num_frames, audio, text, text_mask)
+        if self.resample is not None:
+            h = self.resample(h)
+        return h
+
+
+class UNet(nn.Module):
+    """ε (and variance) prediction for videos (B, C, F, H, W); frames and size come from the input.
+
+    Args:
+        cfg: architecture.
+        image_size: frame size the attention resolutions refer to.
+        motion: add the temporal layers and the audio condition.
+    """
+
+    def __init__(self, cfg: ModelConfig, image_size: int, motion: bool = False):
+        super().__init__()
+        self.cfg, self.motion = cfg, motion
+        mc, groups, emb_dim = cfg.model_channels, cfg.norm_groups, 4 * cfg.model_channels
+        self.time_embed = nn.Sequential(
+            nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
+        )
+        self.null_text = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
+        self.null_image = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
+        if motion:
+            self.null_audio = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
+
+        def block(
+            in_ch: int,
+            out_ch: int,
+            size: int,
+            resample: nn.Module | None = None,
+            attend: bool | None = None,
+        ) -> UNetBlock:
+            attend = size in cfg.attention_resolutions if attend is None else attend
+            depth, heads, ctx = cfg.transformer_depth, cfg.num_heads, cfg.context_dim
+            return UNetBlock(
+                res=ResBlock(in_ch, out_ch, emb_dim, cfg.dropout, cfg.use_scale_shift_norm, groups),
+                temporal_conv=TemporalConv(out_ch, cfg.temporal_dropout, groups)
+                if motion
+                else None,
+                attn=SpatialTransformer(out_ch, heads, ctx, depth, groups) if attend else None,
+                temporal_attn=TemporalTransformer(out_ch, heads, ctx, depth, groups)
+                if attend and motion
+                else None,
+                resample=resample,
+            )
+
+        self.conv_in = nn.Conv2d(cfg.in_channels, mc, 3, padding=1)
+        self.input_blocks, skips, ch, size = nn.ModuleList(), [mc], mc, image_size
+        for level, mult in enumerate(cfg.channel_mult):
+            for _ in range(cfg.num_res_blocks):
+                self.input_blocks.append(block(ch, mc * mult, size))
+                ch = mc * mult
+                skips.append(ch)
+            if level != len(cfg.channel_mult) - 1:
+                self.input_blocks.append(UNetBlock(resample=Downsample(ch)))
+                skips.append(ch)
+                size //= 2
+        # Middle: ResBlock + attention, then a plain ResBlock (method §3.2).
+        self.middle_blocks = nn.ModuleList(
+            [block(ch, ch, size, attend=True), block(ch, ch, size, attend=False)]
+        )
+        self.output_blocks = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(cfg.channel_mult))):
+            for index in range(cfg.num_res_blocks + 1):
+                up = level > 0 and index == cfg.num_res_blocks
+                self.output_blocks.append(
+                    block(ch + skips.pop(), mc * mult, size, Upsample(mc * mult) if up else None)
+                )
+                ch = mc * mult
+                size = size * 2 if up else size
+        out_channels = cfg.in_channels * (2 if cfg.learn_sigma else 1)
+        self.out = nn.Sequential(
+            group_norm(ch, groups),
+            nn.SiLU(),
+            zero_module(nn.Conv2d(ch, out_channels, 3, padding=1)),
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # Conditions with learned nulls.
+
+    def resolve(
+        self,
+        cond: Conditions,
+        batch: int,
+        num_frames: int,
+        keep: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Concrete tokens, with the null embedding wherever a modality is absent or not kept.
+
+        Args:
+            cond: the batch's conditions.
+            batch, num_frames: B and F of the video.
+            keep: per modality, a (B,) bool tensor; False replaces that sample's tokens by null.
+
+        Returns:
+            text (B, Lt, D), text_mask (B, Lt), image (B, Li, D), audio (B, F, La, D) or None
+            for a content model.
+        """
+        keep = keep or {}
+        device = self.null_text.device
+
+        def nulls(param: torch.Tensor, like: torch.Tensor | None, *shape: int) -> torch.Tensor:
+            """``param`` expanded to (*shape, D), or to ``like``'s shape where given."""
+            return param.expand(*(like.shape[:-1] if like is not None else shape), param.shape[-1])
+
+        def kept(name: str, tokens: torch.Tensor, null_tokens: torch.Tensor) -> torch.Tensor:
+            if name not in keep:
+                return tokens
+            mask = keep[name].view(-1, *([1] * (tokens.dim() - 1)))  # (B, 1, ...)
+            return torch.where(mask, tokens, null_tokens)
+
+        if cond.text is None:
+            text = nulls(self.null_text, None, batch, 1)
+            text_mask = torch.ones(batch, 1, dtype=torch.bool, device=device)
+        else:
+            text = kept("text", cond.text, nulls(self.null_text, cond.text))
+            text_mask = cond.text_mask
+            if text_mask is None:
+                text_mask = torch.ones(cond.text.shape[:2], dtype=torch.bool, device=device)
+            null_mask = torch.zeros_like(text_mask)
+            null_mask[:, 0] = True  # a dropped prompt is one null token
+            text_mask = kept("text", text_mask, null_mask)
+        image = nulls(self.null_image, cond.image, batch, 1)
+        if cond.image is not None:
+            image = kept("image", cond.image, image)
+        if not self.motion:
+            return text, text_mask, image, None
+        audio = nulls(self.null_audio, cond.audio, batch, num_frames, 1)
+        if cond.audio is not None:
+            audio = kept("audio", cond.audio, audio)
+        return text, text_mask, image, audio
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        timesteps: torch.Tensor,
+        cond: Conditions,
+        keep: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """x: (B, C, F, H, W), timesteps: (B,) float (the network's scale) → (B, C_out, F, H, W)."""
+        batch, _, num_frames, _, _ = x.shape
+        text, text_mask, image, audio = self.resolve(cond, batch, num_frames, keep)
+        context = torch.cat([text, image], dim=1)  # (B, Lt+Li, D)
+        image_mask = torch.ones(image.shape[:2], dtype=torch.bool, device=x.device)
+        context_mask = torch.cat([text_mask, image_mask], dim=1)  # (B, Lt+Li)
+        frame_args = (
+            num_frames,
+            repeat_per_frame(context, num_frames),  # (B*F, L, D)
+            repeat_per_frame(context_mask, num_frames),  # (B*F, L)
+            None if audio is None else audio.flatten(0, 1),  # (B*F, La, D)
+            repeat_per_frame(text, num_frames),  # (B*F, Lt, D)
+            repeat_per_frame(text_mask, num_frames),  # (B*F, Lt)
+        )
+        emb = self.time_embed(timestep_embedding(timesteps, self.cfg.model_channels))  # (B, E)
+        emb = repeat_per_frame(emb, num_frames)  # (B*F, E)
+
+        h = self.conv_in(frames_to_batch(x))  # (B*F, mc, H, W)
+        skips = [h]
+        for module in self.input_blocks:
+            h = self._run(module, h, emb, frame_args)
+            skips.append(h)
+        for module in self.middle_blocks:
+            h = self._run(module, h, emb, frame_args)
+        for module in self.output_blocks:
+            h = self._run(module, torch.cat([h, skips.pop()], dim=1), emb, frame_args)
+        return batch_to_frames(self.out(h), num_frames)  # (B, C_out, F, H, W)
+
+    def _run(
+        self, module: UNetBlock, h: torch.Tensor, emb: torch.Tensor, frame_args: tuple
+    ) -> torch.Tensor:
+        if self.cfg.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(module, h, emb, *frame_args, use_reentrant=False)
+        return module(h, emb, *frame_args)
