@@ -240,3 +240,66 @@ class UNet(nn.Module):
         if self.cfg.gradient_checkpointing and self.training and torch.is_grad_enabled():
             return checkpoint(module, h, emb, *frame_args, use_reentrant=False)
         return module(h, emb, *frame_args)
+
+
+# ----------------------------------------------------------------------------------------------
+# Building a motion model from a content model.
+
+
+def is_temporal(name: str) -> bool:
+    """Parameters that exist only in the motion model: temporal layers and the audio null."""
+    return name == "null_audio" or any(part.startswith("temporal_") for part in name.split("."))
+
+
+@dataclass
+class LoadReport:
+    """Which tensors a weight transfer copied, which it left new, which it ignored."""
+
+    loaded: list[str]
+    new: list[str]
+    unused: list[str]
+
+    def __str__(self) -> str:
+        return f"loaded {len(self.loaded)} tensors, {len(self.new)} new, {len(self.unused)} unused"
+
+
+def load_content_weights(motion: UNet, content_state: dict[str, torch.Tensor]) -> LoadReport:
+    """Copies a content model's weights into a motion model by module name.
+
+    Raises:
+        KeyError: a spatial tensor of the motion model is missing from ``content_state``.
+        ValueError: a tensor's shape differs (the two configs do not match).
+    """
+    own = motion.state_dict()
+    missing = [name for name in own if name not in content_state and not is_temporal(name)]
+    if missing:
+        raise KeyError(f"content weights lack {len(missing)} spatial tensors, e.g. {missing[0]!r}")
+    for name, tensor in content_state.items():
+        if name in own and own[name].shape != tensor.shape:
+            raise ValueError(
+                f"{name}: content shape {tuple(tensor.shape)} != motion {tuple(own[name].shape)}"
+            )
+    loaded = [name for name in content_state if name in own]
+    motion.load_state_dict({name: content_state[name] for name in loaded}, strict=False)
+    return LoadReport(
+        loaded=loaded,
+        new=[name for name in own if name not in content_state],
+        unused=[name for name in content_state if name not in own],
+    )
+
+
+def freeze_spatial(model: UNet) -> list[str]:
+    """Freezes every non-temporal parameter; returns the names still trainable."""
+    trainable = []
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(is_temporal(name))
+        if is_temporal(name):
+            trainable.append(name)
+    return trainable
+
+
+def build_model(cfg: ModelConfig, image_size: int, stage: str) -> UNet:
+    """The content ("content") or motion ("motion") UNet of a config."""
+    if stage not in ("content", "motion"):
+        raise ValueError(f"stage must be 'content' or 'motion', got {stage!r}")
+    return UNet(cfg, image_size, motion=stage == "motion")

@@ -1,0 +1,94 @@
+"""What every sampler shares: timestep selection, first-frame replacement, the callback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from tia2v.diffusion.schedule import Diffusion, append_dims
+
+ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(x_t, t) → network output; t is a (B,) long tensor of the training schedule's timesteps."""
+
+Callback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
+"""(step, total, x after the step, x̂_0 at the step) → None."""
+
+FINAL = -1  # "timestep" of clean data: ᾱ = 1, σ = 0
+
+
+def alpha_sigma(diffusion: Diffusion, t: int) -> tuple[float, float]:
+    """(√ᾱ_t, √(1−ᾱ_t)) with t = FINAL meaning (1, 0)."""
+    if t == FINAL:
+        return 1.0, 0.0
+    ac = float(diffusion.alphas_cumprod[t])
+    return ac**0.5, (1.0 - ac) ** 0.5
+
+
+def log_snr(diffusion: Diffusion, t: int) -> float:
+    """λ_t = log(√ᾱ_t / √(1−ᾱ_t))."""
+    alpha, sigma = alpha_sigma(diffusion, t)
+    return float(np.log(alpha) - np.log(sigma))
+
+
+def leading_timesteps(num_timesteps: int, steps: int) -> list[int]:
+    """DDIM's spacing: 0, T/N, 2T/N, … in decreasing order (diffusers' "leading")."""
+    ratio = num_timesteps // steps
+    return [int(t) for t in (np.arange(steps) * ratio)[::-1]]
+
+
+def linspace_timesteps(
+    diffusion: Diffusion, steps: int, lambda_min: float | None = -5.1
+) -> list[int]:
+    """Multistep solvers' spacing, with the start of the schedule clipped at λ ≥ ``lambda_min``.
+
+    At the very start of the cosine schedule ᾱ ≈ 1e-10: turning ε̂ into x̂_0 there multiplies
+    the ε error by ~1e5 and the sample saturates (reference/toy-baseline.md, lesson 1).
+    """
+    last = diffusion.num_timesteps
+    if lambda_min is not None:
+        lambdas = 0.5 * (np.log(diffusion.alphas_cumprod) - np.log1p(-diffusion.alphas_cumprod))
+        last = diffusion.num_timesteps - int(np.searchsorted(lambdas[::-1], lambda_min))
+    grid = np.linspace(0, last - 1, steps + 1).round()[::-1][:-1]
+    return [int(t) for t in grid]
+
+
+def even_timesteps(num_timesteps: int, steps: int) -> list[int]:
+    """``steps`` timesteps evenly spread over [0, T−1] (iDDPM respacing), decreasing."""
+    return sorted({int(t) for t in np.linspace(0, num_timesteps - 1, steps).round()}, reverse=True)
+
+
+@dataclass
+class KnownFrames:
+    """Frames given in advance (e.g. the first frame), put back at every step.
+
+    Attributes:
+        video: (B, C, F, H, W) holding the known frames (other frames are ignored).
+        frames: (F,) bool, which frames are known.
+    """
+
+    video: torch.Tensor
+    frames: torch.Tensor
+
+    def replace(
+        self,
+        x: torch.Tensor,
+        diffusion: Diffusion,
+        t: int,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """x with the known frames noised to level t (exact at t = FINAL)."""
+        known = self.video
+        if t != FINAL:
+            noise = torch.randn(
+                known.shape, generator=generator, device=known.device, dtype=known.dtype
+            )
+            known = diffusion.q_sample(known, torch.full((x.shape[0],), t, device=x.device), noise)
+        mask = append_dims(self.frames.to(x.device), 3).view(1, 1, -1, 1, 1)
+        return torch.where(mask, known.to(x.dtype), x)
+
+
+def make_batch_t(x: torch.Tensor, t: int) -> torch.Tensor:
+    return torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
