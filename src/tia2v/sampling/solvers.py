@@ -57,10 +57,7 @@ def sample_ddim(
     for step, t in enumerate(timesteps):
         s = timesteps[step + 1] if step + 1 < len(timesteps) else FINAL
         eps, x0 = _denoise(model_fn, diffusion, x, t, clip)
-        (alpha_t, sigma_t), (alpha_s, sigma_s) = (
-            alpha_sigma(diffusion, t),
-            alpha_sigma(diffusion, s),
-        )
+        alpha_t, (alpha_s, sigma_s) = alpha_sigma(diffusion, t)[0], alpha_sigma(diffusion, s)
         ac_t, ac_s = alpha_t**2, alpha_s**2
         noise_level = eta * math.sqrt(max((1 - ac_s) / (1 - ac_t) * (1 - ac_t / ac_s), 0.0))
         x = alpha_s * x0 + math.sqrt(max(sigma_s**2 - noise_level**2, 0.0)) * eps
@@ -120,7 +117,7 @@ def sample_unipc(
     """UniPC-bh2 of order 2 (UniP predictor + UniC corrector), lower order at the ends."""
     x, total = noise, len(timesteps)
     history: list[tuple[int, torch.Tensor]] = []  # (t, x̂_0) of earlier evaluations
-    order = 1
+    x_prev, order = x, 1  # the point the last predictor step started from, and its order
     for step, t in enumerate(timesteps):
         _, x0 = _denoise(model_fn, diffusion, x, t, clip)
         if history:  # correct the point just reached with its own evaluation (UniC)
