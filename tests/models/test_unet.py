@@ -1,0 +1,146 @@
+import pytest
+import torch
+
+from tia2v.config import resolve_config
+from tia2v.models.unet import (
+    Conditions,
+    build_model,
+    freeze_spatial,
+    is_temporal,
+    load_content_weights,
+)
+
+CFG = resolve_config("tiny").model
+D = CFG.context_dim
+
+
+def conditions(batch: int, frames: int, seed: int = 0) -> Conditions:
+    g = torch.Generator().manual_seed(seed)
+    return Conditions(
+        text=torch.randn(batch, 5, D, generator=g),
+        text_mask=torch.tensor([[True] * 5, [True] * 3 + [False] * 2][:batch]),
+        image=torch.randn(batch, 1, D, generator=g),
+        audio=torch.randn(batch, frames, 2, D, generator=g),
+    )
+
+
+def randomize_zero_layers(model: torch.nn.Module) -> None:
+    """Gives every parameter a non-zero value, so zero-initialised outputs stop hiding paths."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.abs().max() == 0:
+                parameter.normal_(0, 0.1)
+
+
+@pytest.mark.parametrize("stage", ["content", "motion"])
+@pytest.mark.parametrize(("frames", "size"), [(2, 16), (3, 16), (4, 32)])
+def test_output_shapes(stage, frames, size):
+    model = build_model(CFG, size, stage)
+    x = torch.randn(2, 3, frames, size, size)
+    out = model(x, torch.tensor([1.0, 900.0]), conditions(2, frames))
+    assert out.shape == (2, 6, frames, size, size)
+
+
+def test_null_conditions_work_for_any_subset():
+    model = build_model(CFG, 16, "motion")
+    randomize_zero_layers(model)
+    x, t = torch.randn(1, 3, 2, 16, 16), torch.tensor([50.0])
+    full = model(x, t, conditions(1, 2))
+    none = model(x, t, Conditions())
+    text_only = model(x, t, Conditions(text=conditions(1, 2).text))
+    assert none.shape == full.shape == text_only.shape
+    assert not torch.allclose(full, none) and not torch.allclose(text_only, none)
+
+
+def test_keep_false_equals_the_absent_modality():
+    model = build_model(CFG, 16, "motion").eval()
+    randomize_zero_layers(model)
+    x, t, cond = torch.randn(2, 3, 2, 16, 16), torch.tensor([5.0, 5.0]), conditions(2, 2)
+    dropped = model(x, t, cond, keep={"audio": torch.tensor([False, True])})
+    absent = model(x, t, Conditions(cond.text, cond.text_mask, cond.image, None))
+    present = model(x, t, cond)
+    assert torch.allclose(dropped[0], absent[0], atol=1e-5)
+    assert torch.allclose(dropped[1], present[1], atol=1e-5)
+
+
+def test_motion_from_content_reproduces_content():
+    content = build_model(CFG, 16, "content")
+    randomize_zero_layers(content)  # a "trained" content model
+    motion = build_model(CFG, 16, "motion")
+    report = load_content_weights(motion, content.state_dict())
+    assert report.unused == [] and all(is_temporal(name) for name in report.new)
+    assert len(report.loaded) == len(content.state_dict())
+    x, t, cond = torch.randn(2, 3, 4, 16, 16), torch.tensor([3.0, 700.0]), conditions(2, 4)
+    content.eval(), motion.eval()
+    with torch.no_grad():
+        expected = content(x, t, cond)
+        assert (motion(x, t, cond) - expected).abs().max() <= 1e-5
+
+
+def test_freeze_spatial_leaves_only_temporal_trainable():
+    motion = build_model(CFG, 16, "motion")
+    trainable = freeze_spatial(motion)
+    assert trainable and all(is_temporal(name) for name in trainable)
+    for name, parameter in motion.named_parameters():
+        assert parameter.requires_grad == is_temporal(name)
+    x = torch.randn(1, 3, 2, 16, 16)
+    motion(x, torch.tensor([10.0]), conditions(1, 2)).square().mean().backward()
+    assert all(p.grad is None for n, p in motion.named_parameters() if not is_temporal(n))
+
+
+def test_missing_spatial_key_is_an_error():
+    content = build_model(CFG, 16, "content").state_dict()
+    del content["input_blocks.0.res.in_layers.2.weight"]
+    with pytest.raises(KeyError, match="input_blocks.0.res.in_layers.2.weight"):
+        load_content_weights(build_model(CFG, 16, "motion"), content)
+
+
+def test_frame_k_audio_changes_frame_k_first():
+    motion = build_model(CFG, 16, "motion")
+    randomize_zero_layers(motion)
+    motion.eval()
+    first_temporal = next(m for n, m in motion.named_modules() if n.endswith("temporal_attn"))
+    seen = []
+    first_temporal.register_forward_hook(lambda module, args, out: seen.append(out))
+    x, t, cond = torch.randn(1, 3, 4, 16, 16), torch.tensor([100.0]), conditions(1, 4)
+    changed = Conditions(cond.text, cond.text_mask, cond.image, cond.audio.clone())
+    changed.audio[:, 2] += 1.0  # frame 2's audio only
+    with torch.no_grad():
+        motion(x, t, cond)
+        motion(x, t, changed)
+    difference = (seen[0] - seen[1]).abs().flatten(1).amax(dim=1)  # per folded frame (F=4)
+    assert difference[2] > 1e-3
+    assert torch.all(difference[[0, 1, 3]] == 0)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    plain = build_model(CFG, 16, "motion")
+    randomize_zero_layers(plain)
+    ckpt = build_model(
+        CFG.__class__(**{**CFG.__dict__, "gradient_checkpointing": True}), 16, "motion"
+    )
+    ckpt.load_state_dict(plain.state_dict())
+    x, t, cond = torch.randn(1, 3, 2, 16, 16), torch.tensor([10.0]), conditions(1, 2)
+    for model in (plain, ckpt):
+        model.train()
+        torch.manual_seed(1)  # same dropout masks
+        model(x, t, cond).square().mean().backward()
+    for (name, a), (_, b) in zip(plain.named_parameters(), ckpt.named_parameters(), strict=True):
+        if a.grad is None:  # e.g. the null embeddings of conditions that were given
+            assert b.grad is None, name
+        else:
+            assert torch.allclose(a.grad, b.grad, atol=1e-5), name
+
+
+def test_paper_parameter_counts():
+    """Content within ±10 % of the original's 16,317,766; motion vs its 33,105,478 (README)."""
+    cfg = resolve_config("paper-urmp")
+    content = sum(p.numel() for p in build_model(cfg.model, 64, "content").parameters())
+    motion = sum(p.numel() for p in build_model(cfg.model, 64, "motion").parameters())
+    print(f"paper-urmp parameters: content {content:,}, motion {motion:,}")
+    assert abs(content - 16_317_766) / 16_317_766 < 0.10
+    # One temporal transformer per site (shared self-attention and FF, separate audio and
+    # text cross-attention) instead of the original's two full ones: 6 x 667,008 fewer.
+    assert motion == 33_105_478 - 6 * 667_008 + (content - 16_317_766) + 768  # + null_audio
