@@ -48,6 +48,7 @@ class ModelConfig:
     dropout: float = 0.0
     temporal_dropout: float = 0.1
     gradient_checkpointing: bool = False
+    channels_last: bool = False
 
 
 @dataclass(frozen=True)

@@ -223,7 +223,10 @@ class UNet(nn.Module):
         emb = self.time_embed(timestep_embedding(timesteps, self.cfg.model_channels))  # (B, E)
         emb = repeat_per_frame(emb, num_frames)  # (B*F, E)
 
-        h = self.conv_in(frames_to_batch(x))  # (B*F, mc, H, W)
+        frames = frames_to_batch(x)  # (B*F, C, H, W)
+        if self.cfg.channels_last:
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        h = self.conv_in(frames)  # (B*F, mc, H, W)
         skips = [h]
         for module in self.input_blocks:
             h = self._run(module, h, emb, frame_args)
@@ -302,4 +305,9 @@ def build_model(cfg: ModelConfig, image_size: int, stage: str) -> UNet:
     """The content ("content") or motion ("motion") UNet of a config."""
     if stage not in ("content", "motion"):
         raise ValueError(f"stage must be 'content' or 'motion', got {stage!r}")
-    return UNet(cfg, image_size, motion=stage == "motion")
+    model = UNet(cfg, image_size, motion=stage == "motion")
+    if cfg.channels_last:  # 2-D convolutions only; the temporal Conv3d weights stay as they are
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                module.to(memory_format=torch.channels_last)
+    return model
