@@ -1,0 +1,119 @@
+"""Condition encoders, built by name from ``cfg.encoders``, behind one module: the Conditioner.
+
+| modality | names (default first) | output |
+|---|---|---|
+| text  | minilm (shipped MiniLM-L6), clip, hf | (B, L, D) + mask |
+| image | patch (trainable), clip              | (B, Li, D) |
+| audio | mel (trainable), beats, clap         | (B, F, La, D) |
+
+A frozen encoder whose width differs from ``model.context_dim`` gets a trainable linear
+projection; trainable encoders are built at ``context_dim``. Only trainable parameters are
+saved with the model (``trainable_state_dict``); frozen ones are loaded by name.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tia2v.config import ExperimentConfig
+from tia2v.encoders.audio import BEATsAudioEncoder, ClapAudioEncoder, MelAudioEncoder
+from tia2v.encoders.base import Encoded, FrozenEncoder
+from tia2v.encoders.image import ClipImageEncoder, PatchImageEncoder
+from tia2v.encoders.text import build_text_encoder
+from tia2v.errors import ConfigError, InputError
+
+IMAGE_PATCH_TOKENS = 4  # patches per side for the trainable image encoder
+
+
+def build_image_encoder(cfg: ExperimentConfig) -> nn.Module:
+    enc = cfg.encoders
+    if enc.image == "patch":
+        size = cfg.data.image_size
+        return PatchImageEncoder(size, max(1, size // IMAGE_PATCH_TOKENS), cfg.model.context_dim)
+    if enc.image == "clip":
+        if not enc.image_path:
+            raise InputError(
+                "encoders.image_path: the 'clip' image encoder needs a folder or a Hugging Face id"
+            )
+        return ClipImageEncoder.from_pretrained(enc.image_path)
+    raise InputError(f"encoders.image: unknown image encoder {enc.image!r} (choose patch or clip)")
+
+
+def build_audio_encoder(cfg: ExperimentConfig) -> nn.Module:
+    enc = cfg.encoders
+    if enc.audio == "mel":
+        encoder = MelAudioEncoder(cfg.model.context_dim, enc.audio_tokens)
+    elif enc.audio == "beats":
+        if not enc.audio_path:
+            raise InputError(
+                "encoders.audio_path: the 'beats' audio encoder needs a checkpoint file"
+            )
+        encoder = BEATsAudioEncoder.from_file(enc.audio_path)
+    elif enc.audio == "clap":
+        if not enc.audio_path:
+            raise InputError(
+                "encoders.audio_path: the 'clap' audio encoder needs a folder or a Hugging Face id"
+            )
+        encoder = ClapAudioEncoder.from_pretrained(enc.audio_path, enc.audio_tokens)
+    else:
+        raise InputError(
+            f"encoders.audio: unknown audio encoder {enc.audio!r} (choose mel, beats or clap)"
+        )
+    if encoder.sample_rate != cfg.data.audio_rate:
+        raise ConfigError(
+            f"data.audio_rate={cfg.data.audio_rate} but the '{enc.audio}' encoder expects {encoder.sample_rate} Hz"
+        )
+    return encoder
+
+
+def _projection(encoder: nn.Module, context_dim: int) -> nn.Module:
+    return nn.Identity() if encoder.dim == context_dim else nn.Linear(encoder.dim, context_dim)
+
+
+class Conditioner(nn.Module):
+    """The three encoders (+ projections to the model's context width).
+
+    Args:
+        cfg: the experiment config.
+        audio: build the audio encoder (the motion stage needs it; the content stage does not).
+    """
+
+    def __init__(self, cfg: ExperimentConfig, audio: bool = True):
+        super().__init__()
+        context_dim = cfg.model.context_dim
+        self.text = build_text_encoder(
+            cfg.encoders.text, cfg.encoders.text_path, cfg.encoders.text_max_length
+        )
+        self.image = build_image_encoder(cfg)
+        self.text_proj = _projection(self.text, context_dim)
+        self.image_proj = _projection(self.image, context_dim)
+        if audio:
+            self.audio = build_audio_encoder(cfg)
+            self.audio_proj = _projection(self.audio, context_dim)
+
+    def identities(self) -> dict[str, str]:
+        """Names of the frozen encoders' weights (the embedding cache is keyed by them)."""
+        modules = {"text": self.text, "image": self.image, "audio": getattr(self, "audio", None)}
+        return {name: m.identity for name, m in modules.items() if isinstance(m, FrozenEncoder)}
+
+    def encode_text(self, captions: list[str]) -> Encoded:
+        raw = self.text(captions)
+        return Encoded(self.text_proj(raw.tokens), raw.mask)
+
+    def project_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> Encoded:
+        """Cached frozen text tokens → the model's width."""
+        return Encoded(self.text_proj(tokens), mask)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [−1, 1] → (B, Li, context_dim)."""
+        return self.image_proj(self.image(images).tokens)
+
+    def encode_audio(self, windows: torch.Tensor) -> torch.Tensor:
+        """(B, F, W) → (B, F, La, context_dim)."""
+        return self.audio_proj(self.audio(windows))
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Parameters that are trained and saved with the model (not the frozen encoders)."""
+        frozen = [name for name, m in self.named_children() if isinstance(m, FrozenEncoder)]
+        return {k: v for k, v in self.state_dict().items() if k.split(".")[0] not in frozen}
