@@ -10,8 +10,6 @@ import importlib.metadata
 import importlib.resources
 import logging
 
-import torch
-
 from tia2v.encoders.base import Encoded, FrozenEncoder
 from tia2v.errors import InputError
 
