@@ -23,6 +23,8 @@ writes data/toy/{train,test}/{mp4,wav,txt,meta}/<id>.* (16 frames at 8 fps, 64x6
 
 PREPARE_EXAMPLE = """examples:
   tia2v prepare data/toy --check                       # validate every clip, report all problems
+  tia2v prepare data/toy --config demo                 # write the embedding cache for this config
+  tia2v prepare data/toy --config demo                 # write the embedding cache for this config
   tia2v prepare datasets/post_URMP --check --config paper-urmp"""
 
 TRAIN_EXAMPLE = f"""examples:
@@ -71,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--fps", type=float, default=8.0, help="frames per second (default 8)")
 
     prepare = add(
-        "prepare", "Validate a VAT folder (and, later, cache embeddings).", PREPARE_EXAMPLE
+        "prepare",
+        "Validate a VAT folder, or cache its frames and frozen embeddings.",
+        PREPARE_EXAMPLE,
     )
     prepare.add_argument("data_dir", type=Path)
     prepare.add_argument(
@@ -113,18 +117,24 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
+    from tia2v.data.cache import build_cache
     from tia2v.data.check import check_folder, format_table
 
-    if not args.check:
-        raise InputError(
-            "the embedding cache is not built yet; run with --check to validate the folder"
-        )
-    checked, problems = check_folder(args.data_dir, cfg.data, progress=not args.quiet)
-    if problems:
-        print(format_table(problems))
-        print(f"{len(problems)} problem(s) in {args.data_dir} ({checked} clips decoded)")
-        return 2
-    print(f"{args.data_dir}: {checked} clips, no problems")
+    if args.check:
+        checked, problems = check_folder(args.data_dir, cfg.data, progress=not args.quiet)
+        if problems:
+            print(format_table(problems))
+            print(f"{len(problems)} problem(s) in {args.data_dir} ({checked} clips decoded)")
+            return 2
+        print(f"{args.data_dir}: {checked} clips, no problems")
+        return 0
+    start = time.perf_counter()
+    cache, written, reused = build_cache(args.data_dir, cfg, progress=not args.quiet)
+    frozen = ", ".join(cache.manifest["encoders"]) or "none (all trainable)"
+    print(
+        f"embedding cache {cache.dir}: {written} clips written, {reused} already there "
+        f"in {time.perf_counter() - start:.1f} s; frozen encoders cached: {frozen}"
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from tia2v.config import DataConfig
+from tia2v.data.cache import EmbeddingCache
 from tia2v.errors import DataError, MediaError
 from tia2v.io import load_audio, read_video
 
@@ -112,24 +113,43 @@ def frame_windows(audio: np.ndarray, rate: int, times: np.ndarray, window: float
     return padded[index].astype(np.float32)
 
 
+def to_model_frames(frames: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 (N, H, W, 3) → uint8 (N, size, size, 3): resized, centre-cropped, re-quantised.
+
+    Re-quantising makes live decoding and the embedding cache give identical examples.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+    x = resize_center_crop(x, size)  # (N, 3, S, S) in [0, 1]
+    return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
 class VATDataset(Dataset):
-    """Clips of a VAT folder as training examples.
+    """Clips of a VAT folder as training examples, decoded live or read from the embedding cache.
 
     Each item is a dict:
         ``video``: float32 (C, F, H, W) in [-1, 1];
         ``first_frame``: float32 (C, H, W), ``video[:, 0]``;
         ``audio``: float32 (F, W), one window per frame at ``cfg.audio_rate``;
-        ``captions``: list[str], every line of the caption file;
+        ``captions``: list[str], every line of the caption file; ``caption``: the line drawn
+        for this example;
         ``id``: the clip id; ``fps``: effective frame rate (file fps / frame_stride);
-        ``frame_indices``: int64 (F,) indices into the file's frames.
+        ``frame_indices``: int64 (F,) indices into the file's frames;
+        from the cache only, the frozen encoders' outputs: ``text_tokens`` (L, D) and
+        ``text_mask`` (L,) of the drawn caption, ``image_tokens`` (Li, D) of the first frame,
+        ``audio_tokens`` (F, La, D).
 
-    Training crops start at random (reproducibly: the start depends on ``seed``, the epoch and
-    the index only, never on the worker); test crops depend on ``seed`` and the index only.
+    Crops and caption lines are random in training (reproducibly: they depend on ``seed``, the
+    epoch and the index only, never on the worker) and depend on ``seed`` and the index in test.
     """
 
-    def __init__(self, cfg: DataConfig, split: str = "train", root: str | Path | None = None):
-        self.cfg = cfg
-        self.split = split
+    def __init__(
+        self,
+        cfg: DataConfig,
+        split: str = "train",
+        root: str | Path | None = None,
+        cache: EmbeddingCache | None = None,
+    ):
+        self.cfg, self.split, self.cache = cfg, split, cache
         self.root = Path(root if root is not None else cfg.root)
         if not str(self.root):
             raise DataError("no data folder: set data.root or pass DATA_DIR")
@@ -146,52 +166,77 @@ class VATDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _start(self, index: int, available: int) -> int:
-        if available <= 0:
-            return 0
+    def _rng(self, index: int) -> np.random.Generator:
         stream = (
             [self.cfg.seed, index] if self.split != "train" else [self.cfg.seed, self.epoch, index]
         )
-        return int(np.random.default_rng(stream).integers(0, available + 1))
+        return np.random.default_rng(stream)
+
+    def _source(self, clip: ClipFiles) -> tuple[np.ndarray | torch.Tensor, float, dict]:
+        """(frames, fps, cached tensors): model-size uint8 frames from the cache, else raw ones."""
+        if self.cache is not None:
+            tensors, meta = self.cache.read_clip(self.split, clip.id)
+            return tensors.pop("frames"), meta["fps"], tensors
+        decoded = read_video(clip.video, with_audio=False)
+        return decoded.frames, decoded.fps, {}
 
     def __getitem__(self, index: int) -> dict:
-        clip = self.clips[index]
-        cfg = self.cfg
-        decoded = read_video(clip.video, with_audio=False)
+        clip, cfg = self.clips[index], self.cfg
+        frames, fps, cached = self._source(clip)
         span = (cfg.num_frames - 1) * cfg.frame_stride + 1
-        if len(decoded.frames) < span:
+        if len(frames) < span:
             raise DataError(
-                f"{clip.video}: clip has {len(decoded.frames)} frames, fewer than the "
+                f"{clip.video}: clip has {len(frames)} frames, fewer than the "
                 f"{span} needed (num_frames={cfg.num_frames}, frame_stride={cfg.frame_stride})"
             )
-        start = self._start(index, len(decoded.frames) - span)
+        rng = self._rng(index)
+        start = int(rng.integers(0, len(frames) - span + 1))
         frame_indices = start + cfg.frame_stride * np.arange(cfg.num_frames)
 
-        frames = torch.from_numpy(decoded.frames[frame_indices]).permute(0, 3, 1, 2).float() / 255
-        frames = resize_center_crop(frames, cfg.image_size)  # (F, 3, S, S) in [0, 1]
-        video = (frames * 2 - 1).permute(1, 0, 2, 3).contiguous()  # (3, F, S, S) in [-1, 1]
-
-        try:
-            audio = load_audio(clip.audio, cfg.audio_rate)
-        except MediaError as exc:
-            raise DataError(str(exc)) from exc
-        times = frame_indices / decoded.fps
-        windows = frame_windows(audio, cfg.audio_rate, times, cfg.audio_window)  # (F, W)
-        return {
+        if cached:
+            model_frames = frames[torch.from_numpy(frame_indices)]  # (F, S, S, 3) uint8
+            audio = cached.pop("audio").numpy()
+        else:
+            model_frames = to_model_frames(frames[frame_indices], cfg.image_size)
+            try:
+                audio = load_audio(clip.audio, cfg.audio_rate)
+            except MediaError as exc:
+                raise DataError(str(exc)) from exc
+        video = model_frames.permute(3, 0, 1, 2).float() / 127.5 - 1  # (3, F, S, S) in [-1, 1]
+        windows = frame_windows(
+            audio, cfg.audio_rate, frame_indices / fps, cfg.audio_window
+        )  # (F, W)
+        captions = read_captions(clip.caption)
+        line = int(rng.integers(0, len(captions)))
+        item = {
             "video": video,
             "first_frame": video[:, 0].clone(),
             "audio": torch.from_numpy(windows),
-            "captions": read_captions(clip.caption),
+            "captions": captions,
+            "caption": captions[line],
             "id": clip.id,
-            "fps": decoded.fps / cfg.frame_stride,
+            "fps": fps / cfg.frame_stride,
             "frame_indices": torch.from_numpy(frame_indices),
         }
+        if "text_tokens" in cached:
+            item["text_tokens"] = cached["text_tokens"][line]
+            item["text_mask"] = cached["text_mask"][line].bool()
+        if "image_tokens" in cached:
+            item["image_tokens"] = cached["image_tokens"][frame_indices[0]]
+        if "audio_tokens" in cached:
+            item["audio_tokens"] = cached["audio_tokens"][torch.from_numpy(frame_indices)]
+        return item
 
 
 def collate(items: list[dict]) -> dict:
-    """Stacks tensors; keeps lists of captions, ids and fps."""
+    """Stacks tensors (padding cached text tokens to the longest); keeps lists of the rest."""
     batch = {}
     for key in items[0]:
         values = [item[key] for item in items]
-        batch[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
+        if key in ("text_tokens", "text_mask"):
+            batch[key] = torch.nn.utils.rnn.pad_sequence(values, batch_first=True)
+        elif isinstance(values[0], torch.Tensor):
+            batch[key] = torch.stack(values)
+        else:
+            batch[key] = values
     return batch

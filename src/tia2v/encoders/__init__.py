@@ -22,6 +22,7 @@ from tia2v.encoders.base import Encoded, FrozenEncoder
 from tia2v.encoders.image import ClipImageEncoder, PatchImageEncoder
 from tia2v.encoders.text import build_text_encoder
 from tia2v.errors import ConfigError, InputError
+from tia2v.models.unet import Conditions
 
 IMAGE_PATCH_TOKENS = 4  # patches per side for the trainable image encoder
 
@@ -112,6 +113,28 @@ class Conditioner(nn.Module):
     def encode_audio(self, windows: torch.Tensor) -> torch.Tensor:
         """(B, F, W) → (B, F, La, context_dim)."""
         return self.audio_proj(self.audio(windows))
+
+    def conditions(self, batch: dict) -> Conditions:
+        """A training batch → the model's Conditions, from cached tokens where the batch has them.
+
+        Frozen-encoder outputs in the batch (``text_tokens``, ``image_tokens``, ``audio_tokens``,
+        from the embedding cache) are only projected; everything else is encoded here.
+        """
+        if "text_tokens" in batch:
+            text = self.project_text(batch["text_tokens"], batch["text_mask"])
+        else:
+            text = self.encode_text(batch["caption"])
+        if "image_tokens" in batch:
+            image = self.image_proj(batch["image_tokens"])
+        else:
+            image = self.encode_image(batch["first_frame"])
+        audio = None
+        if hasattr(self, "audio"):
+            if "audio_tokens" in batch:
+                audio = self.audio_proj(batch["audio_tokens"])
+            else:
+                audio = self.encode_audio(batch["audio"])
+        return Conditions(text=text.tokens, text_mask=text.mask, image=image, audio=audio)
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Parameters that are trained and saved with the model (not the frozen encoders)."""
