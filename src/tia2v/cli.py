@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from tia2v.config import PRESETS, ExperimentConfig, resolve_config, to_yaml
-from tia2v.errors import InputError
+from tia2v.errors import InputError, TrainingError
 
 logger = logging.getLogger("tia2v")
 
@@ -139,15 +139,28 @@ def _prepare(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
 
 
 def _train(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
-    raise InputError(
-        "training is not available in this version yet; use --dry-run to see the config"
-    )
+    from tia2v.training.loop import train
+
+    run_dir = train(cfg, args.stage, args.resume, progress=not args.quiet)
+    print(f"run {run_dir}: {args.stage} model exported to {run_dir / 'model'}")
+    return 0
+
+
+def _resolve(args: argparse.Namespace) -> ExperimentConfig:
+    """The command's config; a resumed run keeps its own config (``--set`` still applies)."""
+    if getattr(args, "resume", None):
+        from tia2v.training.checkpoint import find_checkpoint
+
+        if args.config:
+            raise InputError("--resume continues a run with its saved config; drop --config")
+        return resolve_config(str(find_checkpoint(args.resume) / "config.yaml"), args.overrides)
+    return resolve_config(args.config, args.overrides)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.command == "synth":
         return _synth(args)
-    cfg = resolve_config(args.config, args.overrides)
+    cfg = _resolve(args)
     if args.dry_run:
         print(to_yaml(cfg), end="")
         return 0
@@ -172,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except TrainingError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if args.debug:
             raise

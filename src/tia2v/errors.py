@@ -21,3 +21,7 @@ class MediaError(InputError):
 
 class DataError(InputError):
     """A dataset folder or clip that is incomplete or inconsistent."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the message says what to do. Exit 1."""

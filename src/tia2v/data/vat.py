@@ -180,7 +180,10 @@ class VATDataset(Dataset):
         decoded = read_video(clip.video, with_audio=False)
         return decoded.frames, decoded.fps, {}
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int | tuple[int, int]) -> dict:
+        """``index``, or ``(epoch, index)`` (for samplers that span epochs)."""
+        if isinstance(index, tuple):
+            self.epoch, index = index
         clip, cfg = self.clips[index], self.cfg
         frames, fps, cached = self._source(clip)
         span = (cfg.num_frames - 1) * cfg.frame_stride + 1

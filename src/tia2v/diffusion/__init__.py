@@ -1,0 +1,1 @@
+"""Diffusion math: schedules, the training objective, per-modality guidance."""

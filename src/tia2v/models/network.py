@@ -1,0 +1,69 @@
+"""The trained network of a stage: the UNet plus the trainable parts of the condition encoders."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tia2v.config import ExperimentConfig
+from tia2v.encoders import Conditioner
+from tia2v.encoders.base import FrozenEncoder
+from tia2v.models.unet import Conditions, build_model, freeze_spatial
+
+
+class TIA2VNetwork(nn.Module):
+    """UNet (content or motion) + Conditioner. Frozen pretrained encoders are never saved.
+
+    Args:
+        cfg: the experiment config.
+        stage: "content" or "motion".
+    """
+
+    def __init__(self, cfg: ExperimentConfig, stage: str):
+        super().__init__()
+        self.stage = stage
+        self.unet = build_model(cfg.model, cfg.data.image_size, stage)
+        self.conditioner = Conditioner(cfg, audio=stage == "motion")
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        timesteps: torch.Tensor,
+        cond: Conditions | dict,
+        keep: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """x: (B, C, F, H, W); cond: Conditions, or a training batch to encode here (inside
+        forward, so that distributed training sees the trainable encoders used)."""
+        if isinstance(cond, dict):
+            cond = self.conditioner.conditions(cond)
+        return self.unet(x, timesteps, cond, keep)
+
+    def saved_state(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """What a checkpoint holds: the UNet and the trainable encoder parts (not frozen encoders)."""
+        state = self.state_dict() if state is None else state
+        keep = {f"conditioner.{k}" for k in self.conditioner.trainable_state_dict()}
+        return {k: v for k, v in state.items() if k.startswith("unet.") or k in keep}
+
+    def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Loads ``saved_state`` output strictly (frozen encoders keep their pretrained weights)."""
+        expected = set(self.saved_state())
+        missing, unexpected = expected - set(state), set(state) - expected
+        if missing or unexpected:
+            raise KeyError(
+                f"weights do not match the model: {len(missing)} missing (e.g. {sorted(missing)[:1]}), "
+                f"{len(unexpected)} unexpected (e.g. {sorted(unexpected)[:1]})"
+            )
+        self.load_state_dict(state, strict=False)
+
+    def freeze_spatial(self) -> None:
+        """Motion stage: only temporal layers and the audio encoder train (method §4.4)."""
+        freeze_spatial(self.unet)
+        for name, parameter in self.conditioner.named_parameters():
+            top = name.split(".")[0]
+            module = getattr(self.conditioner, top)
+            parameter.requires_grad_(
+                top in ("audio", "audio_proj") and not isinstance(module, FrozenEncoder)
+            )
+
+    def trainable_names(self) -> list[str]:
+        return [n for n, p in self.named_parameters() if p.requires_grad]

@@ -1,0 +1,128 @@
+"""Training checkpoints: written atomically, complete enough to resume exactly.
+
+``RUN_DIR/checkpoints/step_00000100/`` holds ``model.safetensors`` and ``ema.safetensors``
+(weights), ``optimizer.pt`` and ``scheduler.pt`` (plain state dicts, loaded with
+``weights_only=True``), ``rng.safetensors`` (torch RNG state), ``state.json`` (step, numpy and
+Python RNG states) and ``config.yaml``. A checkpoint is built in a temporary folder and
+renamed into place, then ``RUN_DIR/checkpoints/latest`` is rewritten (temp + rename): a crash
+at any moment leaves the previous checkpoint loadable.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from tia2v.config import ExperimentConfig, load_config, save_config
+from tia2v.errors import InputError
+
+KEEP = 2  # checkpoints kept per run
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    cfg: ExperimentConfig,
+    model_state: dict[str, torch.Tensor],
+    ema_state: dict[str, torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    extra: dict | None = None,
+) -> Path:
+    """Writes checkpoint ``step`` and points ``latest`` at it; returns its folder."""
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:08d}"
+    tmp = root / f".step_{step:08d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in model_state.items()},
+        str(tmp / "model.safetensors"),
+    )
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in ema_state.items()},
+        str(tmp / "ema.safetensors"),
+    )
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+    save_file({"torch": torch.get_rng_state()}, str(tmp / "rng.safetensors"))
+    _, keys, position, has_gauss, gauss = np.random.get_state()
+    state = {
+        "step": step,
+        "numpy_rng": [keys.tolist(), int(position), int(has_gauss), float(gauss)],
+        "python_rng": list(random.getstate()[1]),
+        **(extra or {}),
+    }
+    (tmp / "state.json").write_text(json.dumps(state))
+    save_config(cfg, tmp / "config.yaml")
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.replace(final)
+    _atomic_write_text(root / "latest", final.name)
+    for old in sorted(root.glob("step_*"))[:-KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder from a run folder (its latest), a checkpoints folder, or itself."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such run or checkpoint folder")
+    for candidate in (path / "checkpoints", path):
+        latest = candidate / "latest"
+        if latest.is_file():
+            folder = candidate / latest.read_text().strip()
+            if not folder.is_dir():
+                raise InputError(f"{latest}: points at a missing checkpoint {folder.name}")
+            return folder
+    if (path / "model.safetensors").is_file():
+        return path
+    raise InputError(
+        f"{path}: no checkpoint found (expected checkpoints/latest or model.safetensors)"
+    )
+
+
+def load_weights(folder: Path, name: str) -> dict[str, torch.Tensor]:
+    path = folder / name
+    try:
+        return load_file(str(path))
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: missing from the checkpoint") from exc
+    except Exception as exc:  # noqa: BLE001 - a corrupt file of any kind is the same input error
+        raise InputError(f"{path}: corrupt or unreadable weights ({type(exc).__name__})") from exc
+
+
+def load_checkpoint(folder: Path) -> dict:
+    """Everything ``save_checkpoint`` wrote, with RNG states restored into this process."""
+    try:
+        state = json.loads((folder / "state.json").read_text())
+        optimizer = torch.load(folder / "optimizer.pt", weights_only=True)
+        scheduler = torch.load(folder / "scheduler.pt", weights_only=True)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InputError(f"{folder}: incomplete or corrupt checkpoint ({exc})") from exc
+    torch.set_rng_state(load_weights(folder, "rng.safetensors")["torch"])
+    keys, position, has_gauss, gauss = state["numpy_rng"]
+    np.random.set_state(("MT19937", np.asarray(keys, np.uint32), position, has_gauss, gauss))
+    random.setstate((3, tuple(state["python_rng"]), None))
+    return {
+        "config": load_config(folder / "config.yaml"),
+        "model": load_weights(folder, "model.safetensors"),
+        "ema": load_weights(folder, "ema.safetensors"),
+        "optimizer": optimizer,
+        "scheduler": scheduler,
+        "state": state,
+    }

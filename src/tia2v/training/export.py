@@ -1,0 +1,71 @@
+"""A finished run → a model folder that ``TIA2VPipeline.from_pretrained`` loads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from tia2v.config import ExperimentConfig, save_config
+
+
+def _last_log(run_dir: Path) -> dict:
+    path = run_dir / "log.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return json.loads(lines[-1]) if lines else {}
+
+
+def model_card(cfg: ExperimentConfig, stage: str, step: int, run_dir: Path, extra: str = "") -> str:
+    commands = (
+        (run_dir / "commands.txt").read_text().strip()
+        if (run_dir / "commands.txt").is_file()
+        else "n/a"
+    )
+    last = _last_log(run_dir)
+    losses = ", ".join(f"{k} {last[k]:.4f}" for k in ("loss", "mse", "vb") if k in last) or "n/a"
+    return f"""# tia2v {stage} model
+
+Exported {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} from `{run_dir}` at step {step} (EMA weights).
+
+| | |
+|---|---|
+| stage | {stage} |
+| steps | {step} |
+| data | `{cfg.data.root}` ({cfg.data.num_frames} frames, {cfg.data.image_size}×{cfg.data.image_size}) |
+| encoders | text `{cfg.encoders.text}`, image `{cfg.encoders.image}`, audio `{cfg.encoders.audio}` |
+| diffusion | {cfg.diffusion.schedule}, T = {cfg.diffusion.num_timesteps}, {cfg.diffusion.prediction}-prediction |
+| final log line | {losses} |
+
+Commands that produced it:
+
+```
+{commands}
+```
+{extra}"""
+
+
+def export_run(
+    run_dir: Path, out_dir: Path, network, ema, cfg: ExperimentConfig, stage: str, step: int
+) -> Path:
+    """Writes ``out_dir`` (atomically): config.yaml, ``<stage>.safetensors`` (the UNet),
+    ``encoders.safetensors`` (trainable encoder parts) and a README.md model card."""
+    state = network.saved_state(ema.averaged_state(network))
+    unet = {k[len("unet.") :]: v.contiguous() for k, v in state.items() if k.startswith("unet.")}
+    encoders = {
+        k[len("conditioner.") :]: v.contiguous()
+        for k, v in state.items()
+        if k.startswith("conditioner.")
+    }
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(unet, str(tmp / f"{stage}.safetensors"))
+    save_file(encoders, str(tmp / "encoders.safetensors"))
+    save_config(cfg, tmp / "config.yaml")
+    (tmp / "README.md").write_text(model_card(cfg, stage, step, run_dir))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.replace(out_dir)
+    return out_dir

@@ -1,0 +1,254 @@
+"""Training of the content and motion stages on Hugging Face Accelerate.
+
+One CPU process needs no launcher; ``torchrun`` / ``accelerate launch --multi_gpu`` give DDP.
+Every step's randomness (timesteps, noise, dropped conditions, dropout, data crops, order)
+derives from (seed, step, rank), so a resumed run continues exactly as if never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from tia2v.config import ExperimentConfig, save_config
+from tia2v.data.cache import find_cache
+from tia2v.data.vat import VATDataset, collate
+from tia2v.diffusion.losses import training_losses
+from tia2v.diffusion.schedule import Diffusion
+from tia2v.errors import InputError, TrainingError
+from tia2v.models.network import TIA2VNetwork
+from tia2v.models.unet import MODALITIES, load_content_weights
+from tia2v.training.checkpoint import (
+    find_checkpoint,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
+from tia2v.training.ema import EMA
+
+logger = logging.getLogger(__name__)
+
+
+class StepBatches(Sampler):
+    """Batches of (epoch, index) for steps ``start``, ``start + 1``, …: each rank reads its
+    share of a seeded permutation per epoch, so the order depends on the step only."""
+
+    def __init__(self, size: int, batch: int, seed: int, rank: int, world: int, start: int):
+        self.per_rank = max(1, size // world)
+        self.size, self.batch, self.seed, self.rank, self.world = size, batch, seed, rank, world
+        self.position = start * batch
+
+    def __iter__(self):
+        while True:
+            items = []
+            for k in range(self.position, self.position + self.batch):
+                epoch, i = divmod(k, self.per_rank)
+                order = np.random.default_rng([self.seed, epoch]).permutation(self.size)
+                items.append((epoch, int(order[(i * self.world + self.rank) % self.size])))
+            self.position += self.batch
+            yield items
+
+
+def _init_from(network: TIA2VNetwork, source: str) -> None:
+    """Motion stage: spatial weights (EMA) and content encoders from a content run or model."""
+    folder = Path(source)
+    if (folder / "content.safetensors").is_file():  # an exported model folder
+        unet = load_weights(folder, "content.safetensors")
+        encoders = load_weights(folder, "encoders.safetensors")
+    else:
+        state = load_weights(find_checkpoint(folder), "ema.safetensors")
+        model = load_weights(find_checkpoint(folder), "model.safetensors")
+        model.update(state)
+        unet = {k[5:]: v for k, v in model.items() if k.startswith("unet.")}
+        encoders = {k[12:]: v for k, v in model.items() if k.startswith("conditioner.")}
+    report = load_content_weights(network.unet, unet)
+    unexpected = network.conditioner.load_state_dict(encoders, strict=False).unexpected_keys
+    if unexpected:
+        raise InputError(
+            f"{source}: encoder weights that this config has no place for: {unexpected[:3]}"
+        )
+    logger.info("initialised from %s: %s", source, report)
+
+
+def train(
+    cfg: ExperimentConfig, stage: str, resume: str | None = None, progress: bool = True
+) -> Path:
+    """Trains ``stage`` ("content" or "motion") and exports the model; returns the run folder."""
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+    from tqdm import tqdm
+
+    tc = cfg.train
+    use_cuda = torch.cuda.is_available()
+    accelerator = Accelerator(
+        cpu=not use_cuda,
+        mixed_precision=tc.mixed_precision
+        if use_cuda
+        else "no",  # bf16 on these CPUs is 20-55x slower
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    rank, world = accelerator.process_index, accelerator.num_processes
+    run_dir = Path(tc.run_dir)
+
+    # -- Model, optimiser, schedule ----------------------------------------------------------
+    torch.manual_seed(tc.seed)  # the same initial weights on every rank and every run
+    network = TIA2VNetwork(cfg, stage)
+    checkpoint = load_checkpoint(find_checkpoint(resume)) if resume else None
+    if checkpoint is None and stage == "motion":
+        if not tc.init_from:
+            raise InputError(
+                "train.init_from: the motion stage starts from a content run or model folder"
+            )
+        _init_from(network, tc.init_from)
+    if stage == "motion" and tc.freeze_spatial:
+        network.freeze_spatial()
+    parameters = [p for p in network.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / max(1, tc.warmup_steps))
+    )
+    ema = EMA(network, tc.ema_decay, tc.ema_warmup)
+    step = 0
+    if checkpoint is not None:
+        network.load_saved_state(checkpoint["model"])
+        ema.load_state_dict(checkpoint["ema"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        step = checkpoint["state"]["step"]
+    model, optimizer = accelerator.prepare(network, optimizer)
+    diffusion = Diffusion.from_config(cfg.diffusion)
+
+    # -- Data ----------------------------------------------------------------------------------
+    dataset = VATDataset(cfg.data, "train", cache=find_cache(cfg.data.root, cfg))
+    batches = StepBatches(len(dataset), tc.batch_size * tc.grad_accum, tc.seed, rank, world, step)
+    loader = iter(
+        DataLoader(
+            dataset, batch_sampler=batches, collate_fn=collate, num_workers=cfg.data.num_workers
+        )
+    )
+    drop = {"text": tc.drop_text, "image": tc.drop_image, "audio": tc.drop_audio}
+    modalities = [m for m in MODALITIES if m != "audio" or stage == "motion"]
+
+    if accelerator.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+        with (run_dir / "commands.txt").open("a") as commands:
+            commands.write(shlex.join(["tia2v", *sys.argv[1:]]) + "\n")
+    log = (run_dir / "log.jsonl").open("a") if accelerator.is_main_process else None
+
+    def save() -> Path | None:
+        accelerator.wait_for_everyone()
+        if not accelerator.is_main_process:
+            return None
+        return save_checkpoint(
+            run_dir,
+            step,
+            cfg,
+            network.saved_state(),
+            ema.state_dict(),
+            optimizer,
+            scheduler,
+            {"stage": stage, "world": world},
+        )
+
+    # -- Loop ----------------------------------------------------------------------------------
+    bar = tqdm(
+        total=tc.max_steps,
+        initial=step,
+        desc=f"train {stage}",
+        unit="step",
+        disable=not (progress and accelerator.is_main_process),
+    )
+    last_time, last_saved = time.perf_counter(), None
+    try:
+        while step < tc.max_steps:
+            batch = next(loader)
+            generator = torch.Generator().manual_seed(
+                int(np.random.SeedSequence([tc.seed, step, rank]).generate_state(1)[0])
+            )
+            torch.manual_seed(int(generator.initial_seed()) + 1)  # dropout masks
+            terms = {"loss": 0.0, "mse": 0.0, "vb": 0.0}
+            for micro in range(tc.grad_accum):
+                part = {
+                    k: v[micro * tc.batch_size : (micro + 1) * tc.batch_size]
+                    for k, v in batch.items()
+                }
+                part = {
+                    k: v.to(accelerator.device) if isinstance(v, torch.Tensor) else v
+                    for k, v in part.items()
+                }
+                x0 = part["video"]
+                size = x0.shape[0]
+                keep = {
+                    m: (torch.rand(size, generator=generator) >= drop[m]).to(x0.device)
+                    for m in modalities
+                }
+                t = torch.randint(0, diffusion.num_timesteps, (size,), generator=generator).to(
+                    x0.device
+                )
+                noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+                with accelerator.accumulate(model):
+                    losses = training_losses(
+                        diffusion,
+                        cfg.diffusion,
+                        lambda x, s: model(x, diffusion.model_timesteps(s), part, keep),  # noqa: B023
+                        x0,
+                        t,
+                        noise,
+                    )
+                    loss = losses["loss"].mean() / tc.grad_accum
+                    if not torch.isfinite(loss):
+                        raise TrainingError(
+                            f"non-finite loss at step {step}; stopped without saving. Last good checkpoint: "
+                            f"{last_saved or 'none'}. Lower train.lr or raise train.warmup_steps."
+                        )
+                    accelerator.backward(loss)
+                for key in terms:
+                    terms[key] += losses[key].mean().item() / tc.grad_accum
+            grad_norm = accelerator.clip_grad_norm_(parameters, tc.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            ema.update(network, step)
+            bar.update(1)
+            if log is not None and (step % tc.log_every == 0 or step == tc.max_steps):
+                now = time.perf_counter()
+                rate = (
+                    tc.log_every / (now - last_time) if step % tc.log_every == 0 else float("nan")
+                )
+                last_time = now
+                record = {
+                    "step": step,
+                    **{k: round(v, 6) for k, v in terms.items()},
+                    "grad_norm": round(float(grad_norm), 6),
+                    "lr": scheduler.get_last_lr()[0],
+                    "steps_per_s": round(rate, 4),
+                    "samples_per_s": round(rate * tc.batch_size * tc.grad_accum * world, 4),
+                }
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{terms['loss']:.4f}")
+            if step % tc.save_every == 0 or step == tc.max_steps:
+                last_saved = save()
+    except KeyboardInterrupt:
+        logger.warning("interrupted at step %d: writing a checkpoint first", step)
+        save()
+        raise
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    if accelerator.is_main_process:
+        from tia2v.training.export import export_run
+
+        export_run(run_dir, run_dir / "model", network, ema, cfg, stage, step)
+    accelerator.wait_for_everyone()
+    return run_dir
