@@ -246,8 +246,18 @@ def train(
         bar.close()
         if log is not None:
             log.close()
+    # Every rank must end with the same weights (DDP keeps them in sync); record the proof.
+    checksum = torch.stack([p.detach().double().sum() for p in parameters]).sum().reshape(1)
+    checksums = accelerator.gather(checksum.to(accelerator.device)).cpu().tolist()
     if accelerator.is_main_process:
         from tia2v.training.export import export_run
+
+        sync = {
+            "world": world,
+            "global_batch": tc.batch_size * tc.grad_accum * world,
+            "checksums": checksums,
+        }
+        (run_dir / "sync.json").write_text(json.dumps(sync))
 
         export_run(run_dir, run_dir / "model", network, ema, cfg, stage, step)
     accelerator.wait_for_everyone()

@@ -1,0 +1,319 @@
+"""``TIA2VPipeline``: text + first frame + audio → a video with sound (DESIGN §3).
+
+pipe = TIA2VPipeline.from_pretrained("checkpoints/demo")
+out = pipe(text="a red circle moving left on a blue background", image="first.png",
+           audio="beats.wav", num_inference_steps=25, sampler="dpm++", seed=0)
+out.save("out.mp4")   # H.264 + AAC, and out.json with every setting
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+import tia2v
+from tia2v.config import ExperimentConfig, load_config, save_config
+from tia2v.data.vat import frame_windows, resize_center_crop
+from tia2v.diffusion.guidance import guided_model_fn
+from tia2v.diffusion.schedule import Diffusion
+from tia2v.errors import InputError
+from tia2v.io import load_audio, read_video, resample, to_mono, write_video
+from tia2v.io.audio import VIDEO_SUFFIXES
+from tia2v.models.network import TIA2VNetwork
+from tia2v.models.unet import Conditions
+from tia2v.sampling.common import KnownFrames, leading_timesteps, linspace_timesteps
+from tia2v.sampling.ddpm import sample_ddpm
+from tia2v.sampling.solvers import sample_ddim, sample_dpmpp_2m, sample_unipc
+
+logger = logging.getLogger(__name__)
+
+SAMPLERS = ("ddpm", "ddim", "dpm++", "unipc")
+
+
+@dataclass
+class PipelineOutput:
+    """frames: uint8 (F, H, W, 3); audio: mono float32 at ``audio_rate`` spanning the clip, or None."""
+
+    frames: np.ndarray
+    fps: float
+    audio: np.ndarray | None
+    audio_rate: int
+    settings: dict = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        """Writes the mp4 (with the conditioning audio muxed) and a JSON sidecar next to it."""
+        path = Path(path)
+        write_video(path, self.frames, self.fps, self.audio, self.audio_rate)
+        path.with_suffix(".json").write_text(json.dumps(self.settings, indent=1))
+        return path
+
+
+def load_image(image, size: int) -> torch.Tensor:
+    """A path (image, or a video's first frame), PIL image, uint8/float array (H, W, 3) or
+    tensor (3, H, W) in [−1, 1] →
+    (1, 3, size, size) in [−1, 1], resized and centre-cropped (warns when the aspect differs)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(image, str | Path) and Path(image).suffix.lower() in VIDEO_SUFFIXES:
+        image = read_video(image, with_audio=False).frames[0]  # a video's first frame
+    elif isinstance(image, str | Path):
+        try:
+            image = Image.open(image).convert("RGB")
+        except (OSError, UnidentifiedImageError) as exc:
+            raise InputError(f"{image}: cannot decode image ({exc.__class__.__name__})") from exc
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[-1] != 3:
+            raise InputError(f"image array must be (H, W, 3), got {image.shape}")
+        scale = 255.0 if image.dtype == np.uint8 else 1.0
+        image = (
+            torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / scale * 2 - 1
+        )
+    if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
+        raise InputError(
+            "image must be a path, a PIL image, an (H, W, 3) array or a (3, H, W) tensor"
+        )
+    height, width = image.shape[-2:]
+    if abs(height / width - 1.0) > 0.01:
+        logger.warning(
+            "image is %dx%d, not square: it is centre-cropped to %dx%d", width, height, size, size
+        )
+    return resize_center_crop(((image + 1) / 2)[None].float(), size) * 2 - 1
+
+
+def prepare_audio(audio, audio_rate: int | None, rate: int, seconds: float) -> np.ndarray:
+    """A path or an array ((S,) or (C, S) with ``audio_rate``) → mono float32 at ``rate`` of
+    exactly ``seconds`` (padded with silence and a warning when shorter, trimmed when longer)."""
+    if isinstance(audio, str | Path):
+        samples = load_audio(audio, rate)
+    else:
+        if audio_rate is None:
+            raise InputError("audio given as an array needs audio_rate")
+        array = audio.numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+        samples = resample(to_mono(array.astype(np.float32)), int(audio_rate), rate)
+    length = round(seconds * rate)
+    if len(samples) < length:
+        logger.warning(
+            "audio lasts %.2f s, shorter than the clip's %.2f s: padded with silence",
+            len(samples) / rate,
+            seconds,
+        )
+        samples = np.pad(samples, (0, length - len(samples)))
+    return samples[:length].astype(np.float32)
+
+
+class TIA2VPipeline:
+    """A trained network with its config, ready to sample.
+
+    Args:
+        cfg: the config the model was trained with.
+        network: a TIA2VNetwork (content or motion) with its weights.
+        source: where it was loaded from (for the sidecar).
+    """
+
+    def __init__(self, cfg: ExperimentConfig, network: TIA2VNetwork, source: str = ""):
+        self.cfg, self.network, self.source = cfg, network.eval(), source
+        self.diffusion = Diffusion.from_config(cfg.diffusion)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> TIA2VPipeline:
+        """Loads a model folder (config.yaml, motion/content.safetensors, encoders.safetensors)."""
+        folder = Path(path)
+        if not folder.is_dir():
+            raise InputError(f"{folder}: no such model folder (train one, or use checkpoints/demo)")
+        if not (folder / "config.yaml").is_file():
+            raise InputError(f"{folder}: not a model folder (config.yaml missing)")
+        cfg = load_config(folder / "config.yaml")
+        stage = next(
+            (s for s in ("motion", "content") if (folder / f"{s}.safetensors").is_file()), None
+        )
+        if stage is None:
+            raise InputError(f"{folder}: no motion.safetensors or content.safetensors")
+        network = TIA2VNetwork(cfg, stage)
+        state = {}
+        for name, prefix in (
+            (f"{stage}.safetensors", "unet."),
+            ("encoders.safetensors", "conditioner."),
+        ):
+            try:
+                state.update({prefix + k: v for k, v in load_file(str(folder / name)).items()})
+            except Exception as exc:  # noqa: BLE001 - every unreadable file is the same input error
+                raise InputError(
+                    f"{folder / name}: missing or corrupt weights ({type(exc).__name__})"
+                ) from exc
+        try:
+            network.load_saved_state(state)
+        except (KeyError, RuntimeError) as exc:
+            raise InputError(
+                f"{folder}: weights do not match config.yaml ({str(exc).splitlines()[0][:200]})"
+            ) from exc
+        return cls(cfg, network.to(device), str(folder))
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = self.network.saved_state()
+        stage = self.network.stage
+        save_file(
+            {k[5:]: v.contiguous() for k, v in state.items() if k.startswith("unet.")},
+            str(folder / f"{stage}.safetensors"),
+        )
+        save_file(
+            {k[12:]: v.contiguous() for k, v in state.items() if k.startswith("conditioner.")},
+            str(folder / "encoders.safetensors"),
+        )
+        save_config(self.cfg, folder / "config.yaml")
+        card = Path(self.source) / "README.md" if self.source else None
+        if (
+            card is not None
+            and card.is_file()
+            and card.resolve() != (folder / "README.md").resolve()
+        ):
+            (folder / "README.md").write_text(card.read_text())
+        return folder
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.unet.parameters()).device
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        text: str | None = None,
+        image=None,
+        audio=None,
+        audio_rate: int | None = None,
+        num_inference_steps: int | None = None,
+        sampler: str | None = None,
+        guidance: dict[str, float] | None = None,
+        seed: int = 0,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        progress: bool = False,
+    ) -> PipelineOutput:
+        """Generates one video. Any omitted condition is the model's null condition; without an
+        image there is no first-frame lock; without audio the clip is silent."""
+        cfg, sc = self.cfg, self.cfg.sample
+        if text is None and image is None and audio is None:
+            raise InputError("give at least one condition: text, image or audio")
+        if text is not None and not text.strip():
+            raise InputError("empty prompt: give some text, or leave it out for the null condition")
+        sampler = sampler or sc.sampler
+        if sampler not in SAMPLERS:
+            raise InputError(f"unknown sampler {sampler!r} (choose {', '.join(SAMPLERS)})")
+        steps = num_inference_steps or sc.steps
+        num_frames, fps = num_frames or cfg.data.num_frames, fps or sc.fps
+        size, device = cfg.data.image_size, self.device
+        scales = {
+            "text": sc.guidance_text,
+            "image": sc.guidance_image,
+            "audio": sc.guidance_audio,
+            **(guidance or {}),
+        }
+        conditioner = self.network.conditioner
+
+        cond, first = Conditions(), None
+        if text is not None:
+            encoded = conditioner.encode_text([text])
+            cond.text, cond.text_mask = encoded.tokens, encoded.mask
+        if image is not None:
+            first = load_image(image, size).to(device)  # (1, 3, S, S)
+            cond.image = conditioner.encode_image(first)
+        samples = None
+        if audio is not None:
+            samples = prepare_audio(audio, audio_rate, cfg.data.audio_rate, num_frames / fps)
+            if self.network.stage == "motion":
+                windows = frame_windows(
+                    samples, cfg.data.audio_rate, np.arange(num_frames) / fps, cfg.data.audio_window
+                )
+                cond.audio = conditioner.encode_audio(torch.from_numpy(windows)[None].to(device))
+
+        model_fn = guided_model_fn(
+            self.network.unet,
+            cond,
+            scales,
+            self.diffusion.model_timesteps,
+            cfg.diffusion.learn_sigma,
+        )
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn(
+            (1, cfg.model.in_channels, num_frames, size, size), generator=generator
+        ).to(device)
+        known = None
+        if first is not None and sc.first_frame_replacement:
+            video = first[:, :, None].expand(-1, -1, num_frames, -1, -1)
+            known = KnownFrames(video, torch.arange(num_frames) == 0)
+        x = self._sample(model_fn, noise, sampler, steps, known, generator, progress)
+        frames = (
+            ((x[0].clamp(-1, 1) + 1) * 127.5)
+            .round()
+            .to(torch.uint8)
+            .permute(1, 2, 3, 0)
+            .cpu()
+            .numpy()
+        )
+        settings = {
+            "text": text,
+            "image": str(image)
+            if isinstance(image, str | Path)
+            else (None if image is None else "array"),
+            "audio": str(audio)
+            if isinstance(audio, str | Path)
+            else (None if audio is None else "array"),
+            "sampler": sampler,
+            "steps": steps,
+            "guidance": scales,
+            "seed": seed,
+            "num_frames": num_frames,
+            "fps": fps,
+            "size": size,
+            "model": self.source,
+            "first_frame_replacement": known is not None,
+            "versions": {
+                "tia2v": tia2v.__version__,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+            },
+        }
+        return PipelineOutput(frames, fps, samples, cfg.data.audio_rate, settings)
+
+    def _sample(self, model_fn, noise, sampler, steps, known, generator, progress) -> torch.Tensor:
+        from tqdm import tqdm
+
+        diffusion = self.diffusion
+        total = (
+            diffusion.num_timesteps
+            if sampler == "ddpm" and steps >= diffusion.num_timesteps
+            else steps
+        )
+        bar = tqdm(total=total, desc=f"sample {sampler}", unit="step", disable=not progress)
+        kwargs = {"known": known, "generator": generator, "callback": lambda *args: bar.update(1)}
+        try:
+            if sampler == "ddpm":
+                return sample_ddpm(model_fn, noise, diffusion, steps=steps, **kwargs)
+            if sampler == "ddim":
+                return sample_ddim(
+                    model_fn,
+                    noise,
+                    diffusion,
+                    leading_timesteps(diffusion.num_timesteps, steps),
+                    eta=self.cfg.sample.eta,
+                    **kwargs,
+                )
+            solver = sample_dpmpp_2m if sampler == "dpm++" else sample_unipc
+            return solver(
+                model_fn, noise, diffusion, linspace_timesteps(diffusion, steps), **kwargs
+            )
+        finally:
+            bar.close()
+
+
+__all__ = ["PipelineOutput", "TIA2VPipeline"]

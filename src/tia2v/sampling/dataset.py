@@ -1,0 +1,78 @@
+"""``tia2v sample``: generate for the clips of a data set, in the layout ``tia2v eval`` reads."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from tia2v.data.vat import VATDataset
+from tia2v.io import load_audio, write_audio, write_video
+
+
+def _to_uint8(video) -> np.ndarray:
+    """(3, F, H, W) in [−1, 1] → uint8 (F, H, W, 3)."""
+    return ((video.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
+
+
+def sample_dataset(
+    model: str | Path,
+    data: str | Path,
+    out_dir: str | Path,
+    split: str = "test",
+    num: int | None = None,
+    steps: int | None = None,
+    sampler: str | None = None,
+    guidance: dict[str, float] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> int:
+    """Writes ``real/``, ``fake/`` (mp4 with audio), ``audio/`` (wav), ``txt/`` and, for
+    toy-VAT, ``meta/``, one file each per clip, named by clip id. Returns the clip count."""
+    from tqdm import tqdm
+
+    from tia2v.pipeline import TIA2VPipeline
+
+    pipe = TIA2VPipeline.from_pretrained(model)
+    cfg = pipe.cfg
+    ds = VATDataset(cfg.data, split, root=data)
+    out = Path(out_dir)
+    count = len(ds) if num is None else min(num, len(ds))
+    for index in tqdm(range(count), desc="sample", unit="clip", disable=not progress):
+        item = ds[index]
+        clip, rate = ds.clips[index], cfg.data.audio_rate
+        frames = len(item["frame_indices"])
+        start = float(item["frame_indices"][0]) / (item["fps"] * cfg.data.frame_stride)
+        track = load_audio(clip.audio, rate)
+        audio = track[
+            round(start * rate) : round(start * rate) + round(frames / item["fps"] * rate)
+        ]
+        result = pipe(
+            text=item["caption"],
+            image=item["first_frame"],
+            audio=audio,
+            audio_rate=rate,
+            num_inference_steps=steps,
+            sampler=sampler,
+            guidance=guidance,
+            seed=seed + index,
+            num_frames=frames,
+            fps=item["fps"],
+        )
+        result.save(out / "fake" / f"{clip.id}.mp4")
+        write_video(
+            out / "real" / f"{clip.id}.mp4",
+            _to_uint8(item["video"]),
+            item["fps"],
+            result.audio,
+            rate,
+        )
+        write_audio(out / "audio" / f"{clip.id}.wav", result.audio, rate)
+        (out / "txt").mkdir(parents=True, exist_ok=True)
+        (out / "txt" / f"{clip.id}.txt").write_text("\n".join(item["captions"]) + "\n")
+        meta = Path(data) / split / "meta" / f"{clip.id}.json"
+        if meta.is_file():
+            (out / "meta").mkdir(parents=True, exist_ok=True)
+            shutil.copy(meta, out / "meta" / meta.name)
+    return count
