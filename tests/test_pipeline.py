@@ -1,0 +1,155 @@
+import json
+import logging
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from tests.training.conftest import motion_model, tiny_toy  # noqa: F401 - fixtures
+from tia2v import TIA2VPipeline
+from tia2v.errors import InputError
+from tia2v.io import read_video
+
+
+def test_same_seed_same_frames_and_sidecar(motion_model, tmp_path):  # noqa: F811
+    pipe = TIA2VPipeline.from_pretrained(motion_model)
+    kwargs = {
+        "text": "a red circle",
+        "image": np.zeros((16, 16, 3), np.uint8),
+        "num_inference_steps": 3,
+    }
+    a, b = pipe(**kwargs, seed=5), pipe(**kwargs, seed=5)
+    assert a.frames.shape == (4, 16, 16, 3) and a.frames.dtype == np.uint8
+    assert np.array_equal(a.frames, b.frames)
+    assert not np.array_equal(a.frames, pipe(**kwargs, seed=6).frames)
+    assert a.audio is None  # silent without audio
+    a.save(tmp_path / "x.mp4")
+    settings = json.loads((tmp_path / "x.json").read_text())
+    assert settings["seed"] == 5 and settings["steps"] == 3 and "torch" in settings["versions"]
+    assert read_video(tmp_path / "x.mp4").audio is None
+
+
+def test_first_frame_is_the_given_image(motion_model):  # noqa: F811
+    pipe = TIA2VPipeline.from_pretrained(motion_model)
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[4:12, 4:12] = (220, 40, 40)
+    out = pipe(text="a red square", image=image, num_inference_steps=3)
+    assert np.abs(out.frames[0].astype(int) - image).max() <= 1
+
+
+def test_audio_is_resampled_padded_and_trimmed(motion_model, caplog):  # noqa: F811
+    pipe = TIA2VPipeline.from_pretrained(motion_model)
+    stereo = np.random.default_rng(0).normal(0, 0.1, (2, 44100)).astype(np.float32)  # 1 s, 44.1 kHz
+    out = pipe(text="a circle", audio=stereo, audio_rate=44100, num_inference_steps=2)
+    assert out.audio.shape == (8000,) and out.audio_rate == 16000  # trimmed to the 0.5 s clip
+    with caplog.at_level(logging.WARNING):
+        short = pipe(
+            text="a circle",
+            audio=np.zeros(1000, np.float32),
+            audio_rate=16000,
+            num_inference_steps=2,
+        )
+    assert short.audio.shape == (8000,) and "padded with silence" in caplog.text
+    with pytest.raises(InputError, match="needs audio_rate"):
+        pipe(text="a circle", audio=np.zeros(100))
+
+
+def test_non_square_image_warns(motion_model, tmp_path, caplog):  # noqa: F811
+    Image.fromarray(np.full((20, 40, 3), 128, np.uint8)).save(tmp_path / "wide.png")
+    pipe = TIA2VPipeline.from_pretrained(motion_model)
+    with caplog.at_level(logging.WARNING):
+        pipe(image=tmp_path / "wide.png", num_inference_steps=2)
+    assert "not square" in caplog.text
+
+
+def test_save_pretrained_round_trip(motion_model, tmp_path):  # noqa: F811
+    pipe = TIA2VPipeline.from_pretrained(motion_model)
+    pipe.save_pretrained(tmp_path / "copy")
+    again = TIA2VPipeline.from_pretrained(tmp_path / "copy")
+    kwargs = {"text": "a circle", "num_inference_steps": 2, "seed": 1}
+    assert np.array_equal(pipe(**kwargs).frames, again(**kwargs).frames)
+    assert (tmp_path / "copy" / "README.md").is_file()
+
+
+def generate(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "tia2v", "--quiet", "generate", *args],
+        capture_output=True,
+        text=True,
+    )
+
+
+def assert_one_line_exit_2(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_bad_inputs_are_one_line_exit_2(motion_model, tiny_toy, tmp_path):  # noqa: F811
+    out = ["-o", str(tmp_path / "o.mp4"), "--steps", "2"]
+    assert_one_line_exit_2(
+        generate("--model", str(tmp_path / "none"), "--text", "x", *out),
+        "none: no such model folder",
+    )
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(motion_model, corrupt)
+    (corrupt / "motion.safetensors").write_bytes(b"garbage")
+    assert_one_line_exit_2(
+        generate("--model", str(corrupt), "--text", "x", *out),
+        "motion.safetensors: missing or corrupt",
+    )
+    mismatch = tmp_path / "mismatch"
+    shutil.copytree(motion_model, mismatch)
+    cfg = yaml.safe_load((mismatch / "config.yaml").read_text())
+    cfg["model"]["model_channels"] = 16
+    (mismatch / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert_one_line_exit_2(
+        generate("--model", str(mismatch), "--text", "x", *out), "weights do not match config.yaml"
+    )
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    assert_one_line_exit_2(
+        generate("--model", str(motion_model), "--image", str(tmp_path / "bad.png"), *out),
+        "bad.png: cannot decode image",
+    )
+    (tmp_path / "bad.wav").write_bytes(b"RIFFjunkWAVE")
+    assert_one_line_exit_2(
+        generate("--model", str(motion_model), "--audio", str(tmp_path / "bad.wav"), *out),
+        "bad.wav: cannot decode audio",
+    )
+    assert_one_line_exit_2(
+        generate("--model", str(motion_model), "--text", " ", *out), "empty prompt"
+    )
+    assert_one_line_exit_2(generate("--model", str(motion_model), *out), "give at least one")
+
+
+def test_resume_bad_checkpoint_dirs(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tia2v", "train", "content", "--resume", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+    )
+    assert_one_line_exit_2(result, "nothing: no such run or checkpoint folder")
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "tia2v", "train", "content", "--resume", str(tmp_path / "empty")],
+        capture_output=True,
+        text=True,
+    )
+    assert_one_line_exit_2(result, "empty: no checkpoint found")
+
+
+def test_generate_help_has_a_complete_example():
+    result = subprocess.run(
+        [sys.executable, "-m", "tia2v", "generate", "--help"], capture_output=True, text=True
+    )
+    assert (
+        "tia2v generate --text" in result.stdout
+        and "--image" in result.stdout
+        and "--audio" in result.stdout
+    )

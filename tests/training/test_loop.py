@@ -1,0 +1,200 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tests.training.conftest import tiny_cfg
+from tia2v.config import resolve_config
+from tia2v.diffusion.losses import training_losses
+from tia2v.diffusion.schedule import Diffusion
+from tia2v.errors import TrainingError
+from tia2v.io import probe_video, read_video
+from tia2v.models.network import TIA2VNetwork
+from tia2v.training import checkpoint as checkpoint_module
+from tia2v.training import loop as loop_module
+from tia2v.training.checkpoint import find_checkpoint, load_checkpoint
+from tia2v.training.loop import train
+
+
+def tia2v(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "tia2v", "--quiet", *args], capture_output=True, text=True
+    )
+
+
+def test_content_then_motion_then_generate_from_the_cli(tiny_toy, tmp_path):
+    common = ["--config", "tiny", "--set", f"data.root={tiny_toy}"]
+    result = tia2v(
+        "train",
+        "content",
+        *common,
+        "--set",
+        f"train.run_dir={tmp_path / 'c'}",
+        "--set",
+        "train.max_steps=2",
+    )
+    assert result.returncode == 0, result.stderr
+    result = tia2v(
+        "train",
+        "motion",
+        *common,
+        "--set",
+        f"train.run_dir={tmp_path / 'm'}",
+        "--set",
+        "train.max_steps=2",
+        "--set",
+        f"train.init_from={tmp_path / 'c'}",
+    )
+    assert result.returncode == 0, result.stderr
+    model = tmp_path / "m" / "model"
+    assert {p.name for p in model.iterdir()} == {
+        "config.yaml",
+        "motion.safetensors",
+        "encoders.safetensors",
+        "README.md",
+    }
+    assert "train motion --config tiny" in (model / "README.md").read_text()
+    result = tia2v(
+        "generate",
+        "--model",
+        str(model),
+        "--text",
+        "a red circle moving left",
+        "--image",
+        str(tiny_toy / "test/mp4/test_00000.mp4"),
+        "--audio",
+        str(tiny_toy / "test/wav/test_00000.wav"),
+        "--steps",
+        "3",
+        "-o",
+        str(tmp_path / "g.mp4"),
+    )
+    assert result.returncode == 0, result.stderr
+    frames, fps, audio_seconds = probe_video(tmp_path / "g.mp4")
+    assert (frames, fps) == (4, 8.0) and abs(audio_seconds - 0.5) <= 1024 / 16000
+    video = read_video(tmp_path / "g.mp4")
+    assert video.audio.shape == (1, 8000)
+    sidecar = json.loads((tmp_path / "g.json").read_text())
+    assert (
+        sidecar["seed"] == 0
+        and sidecar["sampler"] == "dpm++"
+        and sidecar["first_frame_replacement"]
+    )
+
+
+def test_exact_resume(tiny_toy, tmp_path):
+    train(tiny_cfg(tiny_toy, tmp_path / "a", "train.max_steps=4"), "content", progress=False)
+    train(tiny_cfg(tiny_toy, tmp_path / "b", "train.max_steps=2"), "content", progress=False)
+    cfg = tiny_cfg(tiny_toy, tmp_path / "b", "train.max_steps=4")
+    train(cfg, "content", resume=str(tmp_path / "b"), progress=False)
+    a, b = (load_checkpoint(find_checkpoint(tmp_path / run)) for run in "ab")
+    assert a["state"]["step"] == b["state"]["step"] == 4
+    for key in a["model"]:
+        assert (a["model"][key] - b["model"][key]).abs().max() <= 1e-6, key
+    for key in a["ema"]:
+        assert (a["ema"][key] - b["ema"][key]).abs().max() <= 1e-6, key
+
+    def values(run):
+        lines = [
+            json.loads(line) for line in (tmp_path / run / "log.jsonl").read_text().splitlines()
+        ]
+        return [{k: r[k] for k in ("step", "loss", "mse", "vb", "grad_norm", "lr")} for r in lines]
+
+    assert values("a") == values("b")
+
+
+def test_overfits_one_batch():
+    cfg = resolve_config("tiny")
+    torch.manual_seed(0)
+    network = TIA2VNetwork(cfg, "content")
+    diffusion = Diffusion.from_config(cfg.diffusion)
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(2, 3, 4, 16, 16, generator=g) * 2 - 1
+    t, noise = torch.randint(0, 100, (2,), generator=g), torch.randn(x0.shape, generator=g)
+    batch = {"caption": ["a red circle", "a blue square"], "first_frame": x0[:, :, 0]}
+    optimizer = torch.optim.AdamW([p for p in network.parameters() if p.requires_grad], lr=2e-3)
+
+    def loss():
+        fn = lambda x, s: network(x, diffusion.model_timesteps(s), batch)  # noqa: E731
+        return training_losses(diffusion, cfg.diffusion, fn, x0, t, noise)["loss"].mean()
+
+    start = loss().item()
+    for _ in range(150):
+        optimizer.zero_grad()
+        value = loss()
+        value.backward()
+        optimizer.step()
+    assert loss().item() < 0.3 * start
+
+
+def test_two_processes_with_gloo(tiny_toy, tmp_path):
+    run = tmp_path / "ddp"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "tia2v",
+        "--quiet",
+        "train",
+        "content",
+        "--config",
+        "tiny",
+        "--set",
+        f"data.root={tiny_toy}",
+        "--set",
+        f"train.run_dir={run}",
+        "--set",
+        "train.max_steps=3",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    sync = json.loads((run / "sync.json").read_text())
+    assert sync["world"] == 2 and sync["global_batch"] == 2 * 1
+    assert sync["checksums"][0] == sync["checksums"][1]
+    assert [p.name for p in (run / "checkpoints").glob("step_*")] == ["step_00000003"]
+    last = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
+    assert last["samples_per_s"] == pytest.approx(2 * last["steps_per_s"], rel=1e-3)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_toy, tmp_path, monkeypatch):
+    real = loop_module.training_losses
+    calls = {"n": 0}
+
+    def poisoned(*args):
+        calls["n"] += 1
+        out = real(*args)
+        if calls["n"] == 3:
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(loop_module, "training_losses", poisoned)
+    cfg = tiny_cfg(tiny_toy, tmp_path / "nan", "train.max_steps=5", "train.save_every=2")
+    with pytest.raises(TrainingError, match=r"non-finite loss at step 2.*step_00000002"):
+        train(cfg, "content", progress=False)
+    assert load_checkpoint(find_checkpoint(tmp_path / "nan"))["state"]["step"] == 2
+
+
+def test_killed_mid_save_leaves_the_previous_checkpoint(tiny_toy, tmp_path, monkeypatch):
+    train(tiny_cfg(tiny_toy, tmp_path / "k", "train.max_steps=2"), "content", progress=False)
+    real = checkpoint_module.save_file
+    calls = {"n": 0}
+
+    def dying(tensors, path, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the process dies after model.safetensors, before ema.safetensors
+            raise OSError("simulated kill")
+        return real(tensors, path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint_module, "save_file", dying)
+    cfg = tiny_cfg(tiny_toy, tmp_path / "k", "train.max_steps=4")
+    with pytest.raises(OSError, match="simulated kill"):
+        train(cfg, "content", resume=str(tmp_path / "k"), progress=False)
+    monkeypatch.setattr(checkpoint_module, "save_file", real)
+    folder = find_checkpoint(tmp_path / "k")
+    assert folder.name == "step_00000002"
+    assert load_checkpoint(folder)["state"]["step"] == 2
