@@ -74,9 +74,7 @@ def load_image(image, size: int) -> torch.Tensor:
         if image.ndim != 3 or image.shape[-1] != 3:
             raise InputError(f"image array must be (H, W, 3), got {image.shape}")
         scale = 255.0 if image.dtype == np.uint8 else 1.0
-        image = (
-            torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / scale * 2 - 1
-        )
+        image = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / scale * 2 - 1
     if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
         raise InputError(
             "image must be a path, a PIL image, an (H, W, 3) array or a (3, H, W) tensor"
