@@ -32,6 +32,10 @@ class ModelConfig:
 
     Frame count and resolution are not architecture: they come from ``data`` (one name per
     concept), and ``attention_resolutions`` are feature-map sizes at ``data.image_size``.
+    ``first_frame``: "noised" (the paper: frame 0 is noised like the others in training and put
+    back noised to the current level when sampling) or "clean" (frame 0 is given clean to the
+    network whenever the image condition is on, in training and sampling, and excluded from
+    the loss; without the image it is noised like the others).
     """
 
     in_channels: int = 3
@@ -49,6 +53,7 @@ class ModelConfig:
     temporal_dropout: float = 0.1
     gradient_checkpointing: bool = False
     channels_last: bool = False
+    first_frame: str = "noised"
 
 
 @dataclass(frozen=True)

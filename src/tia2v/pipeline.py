@@ -234,21 +234,32 @@ class TIA2VPipeline:
                 )
                 cond.audio = conditioner.encode_audio(torch.from_numpy(windows)[None].to(device))
 
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn(
+            (1, cfg.model.in_channels, num_frames, size, size), generator=generator
+        ).to(device)
+        known, without_image = None, None
+        if first is not None and (sc.first_frame_replacement or cfg.model.first_frame == "clean"):
+            video = first[:, :, None].expand(-1, -1, num_frames, -1, -1)
+            clean = cfg.model.first_frame == "clean"
+            known = KnownFrames(video, torch.arange(num_frames, device=device) == 0, clean=clean)
+            if clean:  # branches without the image see frame 0 noised, as in training
+                unlock_noise = torch.randn(
+                    video.shape, generator=torch.Generator().manual_seed(seed + 1)
+                ).to(device)
+
+                def without_image(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                    noised = self.diffusion.q_sample(video, t, unlock_noise)
+                    return torch.where(known.frames.view(1, 1, -1, 1, 1), noised, x)
+
         model_fn = guided_model_fn(
             self.network.unet,
             cond,
             scales,
             self.diffusion.model_timesteps,
             cfg.diffusion.learn_sigma,
+            without_image,
         )
-        generator = torch.Generator().manual_seed(seed)
-        noise = torch.randn(
-            (1, cfg.model.in_channels, num_frames, size, size), generator=generator
-        ).to(device)
-        known = None
-        if first is not None and sc.first_frame_replacement:
-            video = first[:, :, None].expand(-1, -1, num_frames, -1, -1)
-            known = KnownFrames(video, torch.arange(num_frames) == 0)
         x = self._sample(model_fn, noise, sampler, steps, known, generator, progress)
         frames = (
             ((x[0].clamp(-1, 1) + 1) * 127.5)

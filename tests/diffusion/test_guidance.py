@@ -73,3 +73,22 @@ def test_scale_zero_ignores_the_modality():
         assert not torch.allclose(
             with_it, guided_model_fn(model, cond, different, identity, True)(x, t)
         )
+
+
+@torch.no_grad()
+def test_branches_without_the_image_get_their_own_input():
+    model, x, t, cond = setup()
+    seen = []
+
+    def spy(x_in, *args):
+        seen.append(x_in)
+        return model(x_in, *args)
+
+    unlocked = torch.full_like(x, 7.0)
+    fn = guided_model_fn(
+        spy, cond, {"text": 2.0, "image": 2.0, "audio": 2.0}, identity, True, lambda x, t: unlocked
+    )
+    fn(x, t)
+    copies = seen[0].chunk(4)
+    assert torch.equal(copies[0], unlocked) and torch.equal(copies[1], unlocked)  # ∅, text
+    assert torch.equal(copies[2], x) and torch.equal(copies[3], x)  # text+image, all

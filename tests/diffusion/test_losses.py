@@ -84,3 +84,21 @@ def test_v_prediction_target():
     v = ac.sqrt() * noise - (1 - ac).sqrt() * x0
     out = training_losses(d, dataclasses.replace(CFG, prediction="v"), lambda x, s: v, x0, t, noise)
     assert torch.all(out["mse"] < 1e-10) and torch.all(out["vb"] == 0)
+
+
+def test_known_frames_are_given_clean_and_left_out_of_the_loss():
+    d, x0, noise, t = setup()
+    known = torch.zeros(4, 2, dtype=torch.bool)
+    known[:2, 0] = True
+    seen = {}
+
+    def model(x, s):
+        seen["x"] = x
+        out = torch.zeros(4, 6, 2, 8, 8)
+        out[:, :3, 0] = 100.0  # wildly wrong on frame 0 only
+        return out
+
+    out = training_losses(d, CFG, model, x0, t, noise, known)
+    assert torch.equal(seen["x"][:2, :, 0], x0[:2, :, 0])  # clean where known
+    assert not torch.equal(seen["x"][2:, :, 0], x0[2:, :, 0])
+    assert torch.all(out["mse"][:2] < 2) and torch.all(out["mse"][2:] > 1000)

@@ -135,3 +135,23 @@ def test_parity_with_diffusers(steps):
     ref, ts = run_diffusers(unipc, steps, smooth_model, noise)
     assert ts == linspace_timesteps(DIFFUSION, steps, lambda_min=None)
     assert (ref - sample_unipc(smooth_model, noise, DIFFUSION, ts)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_clean_first_frame_is_seen_at_every_step(name):
+    generator = torch.Generator().manual_seed(2)
+    video = torch.rand(1, 3, 3, 4, 4, generator=generator) * 2 - 1
+    inputs = []
+
+    def model(x, t):
+        inputs.append(x[:, :, 0].clone())
+        return torch.zeros_like(x)
+
+    x = SAMPLERS[name](
+        model,
+        torch.randn(video.shape, generator=generator),
+        known=KnownFrames(video, torch.tensor([True, False, False]), clean=True),
+        generator=generator,
+    )
+    assert all(torch.equal(frame, video[:, :, 0]) for frame in inputs)
+    assert torch.equal(x[:, :, 0], video[:, :, 0])

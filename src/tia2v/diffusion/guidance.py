@@ -32,6 +32,7 @@ def guided_model_fn(
     scales: GuidanceScales,
     timestep_fn: Callable[[torch.Tensor], torch.Tensor],
     learn_sigma: bool,
+    without_image: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """A sampler's ``model_fn(x_t, t)`` that applies per-modality guidance.
 
@@ -41,6 +42,9 @@ def guided_model_fn(
         scales: guidance scale per modality name; missing names count as 1.
         timestep_fn: sampler timesteps → the network's timesteps.
         learn_sigma: the output carries variance channels after the prediction channels.
+        without_image: (x_t, t) → the input of branches without the image, for models that see a
+            clean first frame as part of the image condition (``first_frame: clean``): there
+            frame 0 must be noised like the other frames, as in training.
     """
     present = [name for name in MODALITIES if getattr(cond, name) is not None]
     chain = [name for name in present if scales.get(name, 1.0) != 0.0]
@@ -59,7 +63,12 @@ def guided_model_fn(
             image=_repeat(cond.image, copies),
             audio=_repeat(cond.audio, copies),
         )
-        x_in = x.repeat(copies, *([1] * (x.dim() - 1)))
+        if without_image is None or "image" not in chain:
+            x_in = x.repeat(copies, *([1] * (x.dim() - 1)))
+        else:
+            unlocked = without_image(x, t)
+            image_on = chain.index("image") + 1  # copies from here on keep the image
+            x_in = torch.cat([x if k >= image_on else unlocked for k in range(copies)])
         out = model(x_in, timestep_fn(t).repeat(copies), batched, keep)  # (copies·B, C', …)
         outs = out.chunk(copies, dim=0)
         split = (lambda o: o.chunk(2, dim=1)) if learn_sigma else (lambda o: (o, None))

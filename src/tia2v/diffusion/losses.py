@@ -17,9 +17,13 @@ from tia2v.config import DiffusionConfig
 from tia2v.diffusion.schedule import Diffusion
 
 
-def mean_flat(x: torch.Tensor) -> torch.Tensor:
-    """Mean over all but the batch dimension: (B, …) → (B,)."""
-    return x.flatten(1).mean(dim=1)
+def mean_flat(x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over all but the batch dimension: (B, …) → (B,); ``weight`` (broadcastable, 0/1)
+    restricts it to the elements it marks."""
+    if weight is None:
+        return x.flatten(1).mean(dim=1)
+    weight = weight.expand_as(x)
+    return (x * weight).flatten(1).sum(dim=1) / weight.flatten(1).sum(dim=1).clamp(min=1)
 
 
 def normal_kl(mean1, logvar1, mean2, logvar2) -> torch.Tensor:
@@ -56,14 +60,20 @@ def discretized_gaussian_log_likelihood(
 
 
 def vlb_terms(
-    diffusion: Diffusion, output: torch.Tensor, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor
+    diffusion: Diffusion,
+    output: torch.Tensor,
+    x0: torch.Tensor,
+    xt: torch.Tensor,
+    t: torch.Tensor,
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-video VLB term in bits/dim: KL for t > 0, decoder NLL at t = 0. (B,)."""
     true_mean, true_log_var = diffusion.q_posterior(x0, xt, t)
     model_mean, model_log_var, _ = diffusion.p_mean_variance(output, xt, t, clip=False)
-    kl = mean_flat(normal_kl(true_mean, true_log_var, model_mean, model_log_var)) / math.log(2.0)
+    kl = normal_kl(true_mean, true_log_var, model_mean, model_log_var)
+    kl = mean_flat(kl, weight) / math.log(2.0)
     nll = -discretized_gaussian_log_likelihood(x0, model_mean, 0.5 * model_log_var)
-    nll = mean_flat(nll) / math.log(2.0)
+    nll = mean_flat(nll, weight) / math.log(2.0)
     return torch.where(t == 0, nll, kl)
 
 
@@ -74,6 +84,7 @@ def training_losses(
     x0: torch.Tensor,
     t: torch.Tensor,
     noise: torch.Tensor,
+    known: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Per-video loss terms.
 
@@ -84,11 +95,18 @@ def training_losses(
         x0: clean data (B, C, …) in [−1, 1].
         t: (B,) integer timesteps, one per video.
         noise: ε, like x0.
+        known: (B, F) bool, frames given clean to the network (x0 of shape (B, C, F, H, W));
+            they take no part in the loss.
 
     Returns:
         "loss", "mse", "vb": (B,) each ("vb" is zero without a learned variance).
     """
     xt = diffusion.q_sample(x0, t, noise)
+    weight = None
+    if known is not None:
+        frames = known[:, None, :, None, None]  # (B, 1, F, 1, 1)
+        xt = torch.where(frames, x0, xt)
+        weight = (~frames).to(x0.dtype)
     output = model_fn(xt, t)
     prediction, var_values = diffusion.split_output(output)
     if diffusion.prediction == "v":
@@ -96,14 +114,14 @@ def training_losses(
         target = ac.sqrt() * noise - (1 - ac).sqrt() * x0
     else:
         target = noise
-    mse = mean_flat((target - prediction) ** 2)
+    mse = mean_flat((target - prediction) ** 2, weight)
     weighted = mse * loss_weight(diffusion, cfg, t)
     if var_values is None:
         vb = torch.zeros_like(mse)
     else:
         # Stop-gradient on the mean: the VLB only trains the variance (iDDPM hybrid loss).
         frozen = torch.cat([prediction.detach(), var_values], dim=1)
-        vb = vlb_terms(diffusion, frozen, x0, xt, t)
+        vb = vlb_terms(diffusion, frozen, x0, xt, t, weight)
     vlb_weight = cfg.vlb_weight if cfg.vlb_weight is not None else diffusion.num_timesteps / 1000.0
     return {"loss": weighted + vlb_weight * vb, "mse": mse, "vb": vb}
 

@@ -67,10 +67,13 @@ class KnownFrames:
     Attributes:
         video: (B, C, F, H, W) holding the known frames (other frames are ignored).
         frames: (F,) bool, which frames are known.
+        clean: put them back clean at every step (a model trained with ``first_frame: clean``)
+            instead of noised to the current level.
     """
 
     video: torch.Tensor
     frames: torch.Tensor
+    clean: bool = False
 
     def replace(
         self,
@@ -81,7 +84,7 @@ class KnownFrames:
     ) -> torch.Tensor:
         """x with the known frames noised to level t (exact at t = FINAL)."""
         known = self.video
-        if t != FINAL:
+        if t != FINAL and not self.clean:
             noise = torch.randn(
                 known.shape, generator=generator, device=known.device, dtype=known.dtype
             )
@@ -92,3 +95,10 @@ class KnownFrames:
 
 def make_batch_t(x: torch.Tensor, t: int) -> torch.Tensor:
     return torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+
+
+def start(
+    noise: torch.Tensor, diffusion: Diffusion, t: int, known: KnownFrames | None, generator
+) -> torch.Tensor:
+    """x at the first timestep: the noise, with the known frames put in at that level."""
+    return noise if known is None else known.replace(noise, diffusion, t, generator)

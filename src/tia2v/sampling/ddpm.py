@@ -16,6 +16,7 @@ from tia2v.sampling.common import (
     ModelFn,
     even_timesteps,
     make_batch_t,
+    start,
 )
 
 
@@ -45,7 +46,7 @@ def sample_ddpm(
     num = diffusion.num_timesteps
     keep = even_timesteps(num, steps) if steps and steps < num else list(range(num - 1, -1, -1))
     spaced = diffusion.respaced(keep)
-    x = noise
+    x = start(noise, diffusion, int(spaced.timestep_map[-1]), known, generator)
     total = spaced.num_timesteps
     for step, index in enumerate(range(total - 1, -1, -1)):
         t_index = make_batch_t(x, index)

@@ -23,6 +23,7 @@ from tia2v.sampling.common import (
     alpha_sigma,
     log_snr,
     make_batch_t,
+    start,
 )
 
 
@@ -53,7 +54,7 @@ def sample_ddim(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """DDIM: x_s = α_s·x̂_0 + √(1 − ᾱ_s − σ²)·ε̂ + σ·z, σ = η·√((1−ᾱ_s)/(1−ᾱ_t))·√(1 − ᾱ_t/ᾱ_s)."""
-    x = noise
+    x = start(noise, diffusion, timesteps[0], known, generator)
     for step, t in enumerate(timesteps):
         s = timesteps[step + 1] if step + 1 < len(timesteps) else FINAL
         eps, x0 = _denoise(model_fn, diffusion, x, t, clip)
@@ -81,7 +82,7 @@ def sample_dpmpp_2m(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """DPM-Solver++ (2M), first order on the first step and on the last one(s)."""
-    x, previous_x0, previous_h = noise, None, None
+    x, previous_x0, previous_h = start(noise, diffusion, timesteps[0], known, generator), None, None
     total = len(timesteps)
     for step, t in enumerate(timesteps):
         s = timesteps[step + 1] if step + 1 < total else FINAL
@@ -115,7 +116,7 @@ def sample_unipc(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """UniPC-bh2 of order 2 (UniP predictor + UniC corrector), lower order at the ends."""
-    x, total = noise, len(timesteps)
+    x, total = start(noise, diffusion, timesteps[0], known, generator), len(timesteps)
     history: list[tuple[int, torch.Tensor]] = []  # (t, x̂_0) of earlier evaluations
     x_prev, order = x, 1  # the point the last predictor step started from, and its order
     for step, t in enumerate(timesteps):

@@ -194,6 +194,10 @@ def train(
                     x0.device
                 )
                 noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+                known = None
+                if cfg.model.first_frame == "clean":  # the image condition includes a clean frame 0
+                    known = torch.zeros(size, x0.shape[2], dtype=torch.bool, device=x0.device)
+                    known[:, 0] = keep["image"]
                 with accelerator.accumulate(model):
                     losses = training_losses(
                         diffusion,
@@ -202,6 +206,7 @@ def train(
                         x0,
                         t,
                         noise,
+                        known,
                     )
                     loss = losses["loss"].mean() / tc.grad_accum
                     if not torch.isfinite(loss):
