@@ -45,6 +45,13 @@ SAMPLE_EXAMPLE = """example:
 writes out/samples/{real,fake,audio,txt}/<id>.* (+ meta/ for toy-VAT), the layout tia2v eval reads"""
 
 
+EVAL_EXAMPLE = """examples:
+  tia2v eval --real out/samples/real --fake out/samples/fake -o out/report.json --plot out/plots
+  tia2v eval --real R --fake F --i3d i3d_torchscript.pt --inception inception-2015-12-05.pt \\
+      --clip openai/clip-vit-base-patch32 -o report.json
+writes report.json and report.md; metrics without their network say what to download"""
+
+
 def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default="checkpoints/demo", help="model folder (default checkpoints/demo)"
@@ -127,7 +134,53 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--num", type=int, help="number of clips (default: all)")
     sample.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     _add_sampling_args(sample)
+
+    from tia2v.metrics.evaluate import ALL_METRICS
+
+    evaluate = add(
+        "eval", "Score generated videos against real ones (the paper's metrics).", EVAL_EXAMPLE
+    )
+    evaluate.add_argument("--real", required=True, type=Path)
+    evaluate.add_argument("--fake", required=True, type=Path)
+    evaluate.add_argument(
+        "--metrics", nargs="+", default=list(ALL_METRICS), choices=ALL_METRICS, metavar="M"
+    )
+    evaluate.add_argument(
+        "-o", "--output", required=True, type=Path, help="report .json (a .md is written beside it)"
+    )
+    evaluate.add_argument("--plot", type=Path, help="folder for PNG charts")
+    evaluate.add_argument("--i3d", help=f"FVD network: {_hint('I3D_HINT')}")
+    evaluate.add_argument("--inception", help=f"FID network: {_hint('INCEPTION_HINT')}")
+    evaluate.add_argument(
+        "--fd-net", help="any TorchScript image network: reported as fd_<file name>"
+    )
+    evaluate.add_argument("--clip", help="CLIP folder or Hugging Face id (CLIP-text, consistency)")
+    evaluate.add_argument("--clap", help="CLAP folder or Hugging Face id (audio-text score)")
     return parser
+
+
+def _hint(name: str) -> str:
+    from tia2v.metrics import frechet
+
+    return getattr(frechet, name)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from tia2v.metrics.evaluate import Networks, evaluate, markdown
+
+    nets = Networks(args.i3d, args.inception, args.fd_net, args.clip, args.clap)
+    report = evaluate(args.real, args.fake, args.metrics, nets, progress=not args.quiet)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=1))
+    args.output.with_suffix(".md").write_text(markdown(report))
+    if args.plot:
+        from tia2v.metrics.plots import plot_report
+
+        plot_report(report, args.plot)
+    print(markdown(report), end="")
+    return 0
 
 
 def _guidance(args: argparse.Namespace) -> dict[str, float]:
@@ -247,7 +300,7 @@ def _resolve(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    simple = {"synth": _synth, "generate": _generate, "sample": _sample}
+    simple = {"synth": _synth, "generate": _generate, "sample": _sample, "eval": _eval}
     if args.command in simple:
         return simple[args.command](args)
     cfg = _resolve(args)

@@ -1,0 +1,107 @@
+"""CLIP-based scores (RGB frames with CLIP's own preprocessing and normalisation).
+
+- CLIP-text: 100 · mean over frames of cos(image(frame), text(caption)).
+- first-frame consistency: 100 · mean over k ≥ 1 of cos(image(frame_k), image(frame_0)).
+- temporal consistency: 100 · mean over k of cos(image(frame_k), image(frame_{k+1})).
+- CLAP audio–text: 100 · cos(CLAP audio(track), CLAP text(caption)), the audio slot's first
+  encoder (the original's CLIP-audio needs AudioCLIP/wav2clip weights in CLIP image space).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from tia2v.encoders.image import clip_preprocess
+from tia2v.errors import InputError
+
+
+class ClipScorer:
+    """A transformers CLIPModel (folder or Hugging Face id) and its tokenizer."""
+
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.size = model.config.vision_config.image_size
+
+    @classmethod
+    def from_pretrained(cls, path: str) -> ClipScorer:
+        from transformers import AutoTokenizer, CLIPModel
+
+        try:
+            return cls(CLIPModel.from_pretrained(path), AutoTokenizer.from_pretrained(path))
+        except OSError as exc:
+            raise InputError(
+                f"{path}: cannot load a CLIP model ({str(exc).splitlines()[0]})"
+            ) from exc
+
+    @torch.no_grad()
+    def image_embeddings(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 RGB (F, H, W, 3) → unit vectors (F, D)."""
+        images = torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        features = self.model.get_image_features(pixel_values=clip_preprocess(images, self.size))
+        features = getattr(features, "pooler_output", features)
+        return F.normalize(features, dim=-1)
+
+    @torch.no_grad()
+    def text_embedding(self, text: str) -> torch.Tensor:
+        tokens = self.tokenizer(
+            [text], padding=True, truncation=True, max_length=77, return_tensors="pt"
+        )
+        features = self.model.get_text_features(**tokens)
+        return F.normalize(getattr(features, "pooler_output", features), dim=-1)[0]
+
+    def scores(self, frames: np.ndarray, text: str | None) -> dict[str, float]:
+        emb = self.image_embeddings(frames)
+        out = {
+            "first_frame": float(100 * (emb[1:] @ emb[0]).mean()) if len(emb) > 1 else float("nan"),
+            "temporal": float(100 * (emb[1:] * emb[:-1]).sum(-1).mean())
+            if len(emb) > 1
+            else float("nan"),
+        }
+        if text:
+            out["clip_text"] = float(100 * (emb @ self.text_embedding(text)).mean())
+        return out
+
+
+class ClapScorer:
+    """A transformers ClapModel with its feature extractor and tokenizer (48 kHz audio)."""
+
+    rate = 48000
+
+    def __init__(self, model, feature_extractor, tokenizer):
+        self.model, self.feature_extractor, self.tokenizer = (
+            model.eval(),
+            feature_extractor,
+            tokenizer,
+        )
+
+    @classmethod
+    def from_pretrained(cls, path: str) -> ClapScorer:
+        from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
+
+        try:
+            return cls(
+                ClapModel.from_pretrained(path),
+                ClapFeatureExtractor.from_pretrained(path),
+                AutoTokenizer.from_pretrained(path),
+            )
+        except OSError as exc:
+            raise InputError(
+                f"{path}: cannot load a CLAP model ({str(exc).splitlines()[0]})"
+            ) from exc
+
+    @torch.no_grad()
+    def audio_text(self, audio: np.ndarray, rate: int, text: str) -> float:
+        from tia2v.io import resample
+
+        wave = resample(audio, rate, self.rate)
+        features = self.feature_extractor(
+            [wave], sampling_rate=self.rate, truncation="rand_trunc", return_tensors="pt"
+        )
+        audio_emb = self.model.get_audio_features(input_features=features["input_features"])
+        tokens = self.tokenizer([text], padding=True, return_tensors="pt")
+        text_emb = self.model.get_text_features(**tokens)
+        audio_emb = F.normalize(getattr(audio_emb, "pooler_output", audio_emb), dim=-1)
+        text_emb = F.normalize(getattr(text_emb, "pooler_output", text_emb), dim=-1)
+        return float(100 * (audio_emb * text_emb).sum())

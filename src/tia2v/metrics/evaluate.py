@@ -1,0 +1,245 @@
+"""``tia2v eval``: the paper's metrics over a folder of real and a folder of generated videos.
+
+Videos are paired by file name (``real/<id>.mp4`` ↔ ``fake/<id>.mp4``), as ``tia2v sample``
+writes them; captions come from ``txt/<id>.txt`` and toy-VAT parameters from ``meta/<id>.json``
+beside either folder. One bad file never stops the run: it is listed under ``skipped`` with
+the reason. A metric whose network is not configured is reported as "not computed: …".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tia2v.errors import InputError
+from tia2v.io import load_audio, read_video
+from tia2v.metrics import av_align, frechet, paired, toy
+
+logger = logging.getLogger(__name__)
+
+PSNR_CAP = 100.0  # dB: identical frames would give infinity, which no mean or JSON can hold
+ALL_METRICS = (
+    "psnr",
+    "ssim",
+    "av_align",
+    "toy",
+    "fvd",
+    "fid",
+    "fd",
+    "clip_text",
+    "first_frame",
+    "temporal",
+    "clap_audio_text",
+)
+
+
+@dataclass
+class Networks:
+    """Local files / folders / Hugging Face ids of the feature networks (None: not given)."""
+
+    i3d: str | None = None
+    inception: str | None = None
+    fd_net: str | None = None
+    clip: str | None = None
+    clap: str | None = None
+
+
+NOT_COMPUTED = {
+    "fvd": f"not computed: give --i3d {frechet.I3D_HINT}",
+    "fid": f"not computed: give --inception {frechet.INCEPTION_HINT}",
+    "fd": "not computed: give --fd-net <TorchScript image feature network>",
+    "clip_text": "not computed: give --clip <CLIP folder or id, e.g. openai/clip-vit-base-patch32>",
+    "first_frame": "not computed: give --clip <CLIP folder or id>",
+    "temporal": "not computed: give --clip <CLIP folder or id>",
+    "clap_audio_text": "not computed: give --clap <CLAP folder or id, e.g. laion/clap-htsat-unfused>",
+}
+
+
+def _beside(folder: Path, sub: str, name: str) -> Path | None:
+    for base in (folder.parent / sub, folder / sub):
+        if (base / name).is_file():
+            return base / name
+    return None
+
+
+def pair_videos(real: Path, fake: Path) -> tuple[list[str], list[str]]:
+    """(ids present in both, messages about the ones present in only one)."""
+    for folder in (real, fake):
+        if not folder.is_dir():
+            raise InputError(f"{folder}: no such folder")
+    real_ids = {p.stem for p in real.glob("*.mp4")}
+    fake_ids = {p.stem for p in fake.glob("*.mp4")}
+    skipped = [
+        f"{real / i}.mp4: no generated video with this name in {fake}"
+        for i in sorted(real_ids - fake_ids)
+    ]
+    skipped += [
+        f"{fake / i}.mp4: no real video with this name in {real}"
+        for i in sorted(fake_ids - real_ids)
+    ]
+    if not real_ids & fake_ids:
+        raise InputError(f"{real} and {fake}: no video names in common")
+    return sorted(real_ids & fake_ids), skipped
+
+
+def evaluate(
+    real: str | Path,
+    fake: str | Path,
+    metrics=ALL_METRICS,
+    networks: Networks | None = None,
+    progress: bool = True,
+) -> dict:
+    """Computes the metrics; returns the report (JSON-serialisable)."""
+    from tqdm import tqdm
+
+    real, fake, nets = Path(real), Path(fake), networks or Networks()
+    unknown = set(metrics) - set(ALL_METRICS)
+    if unknown:
+        raise InputError(
+            f"unknown metrics {sorted(unknown)} (choose from {', '.join(ALL_METRICS)})"
+        )
+    ids, skipped = pair_videos(real, fake)
+    i3d = frechet.load_network(nets.i3d, frechet.I3D_HINT) if "fvd" in metrics else None
+    inception = (
+        frechet.load_network(nets.inception, frechet.INCEPTION_HINT) if "fid" in metrics else None
+    )
+    fd_net = (
+        frechet.load_network(nets.fd_net, "a TorchScript image network")
+        if "fd" in metrics
+        else None
+    )
+    clip = None
+    if nets.clip and {"clip_text", "first_frame", "temporal"} & set(metrics):
+        from tia2v.metrics.clip_scores import ClipScorer
+
+        clip = ClipScorer.from_pretrained(nets.clip)
+    clap = None
+    if nets.clap and "clap_audio_text" in metrics:
+        from tia2v.metrics.clip_scores import ClapScorer
+
+        clap = ClapScorer.from_pretrained(nets.clap)
+
+    per_video, features = {}, {k: ([], []) for k in ("fvd", "fid", "fd")}
+    for clip_id in tqdm(ids, desc="eval", unit="video", disable=not progress):
+        try:
+            real_video = read_video(real / f"{clip_id}.mp4")
+            fake_video = read_video(fake / f"{clip_id}.mp4")
+        except InputError as exc:
+            skipped.append(str(exc))
+            continue
+        a, b = real_video.frames, fake_video.frames
+        if len(a) != len(b) or a.shape[1:] != b.shape[1:]:
+            skipped.append(
+                f"{fake / clip_id}.mp4: {b.shape[:3]} frames vs real {a.shape[:3]}; paired metrics use the first {min(len(a), len(b))} frames, FVD/FID all"
+            )
+        n = min(len(a), len(b))
+        row = {}
+        if a.shape[1:] == b.shape[1:]:
+            if "psnr" in metrics:
+                row["psnr"] = min(paired.psnr(a[:n], b[:n]), PSNR_CAP)
+            if "ssim" in metrics:
+                row["ssim"] = paired.ssim(a[:n], b[:n])
+        text_file = _beside(fake, "txt", f"{clip_id}.txt") or _beside(real, "txt", f"{clip_id}.txt")
+        caption = text_file.read_text().splitlines()[0].strip() if text_file else None
+        if "av_align" in metrics:
+            audio, rate = _audio(fake_video, fake, clip_id)
+            if audio is None:
+                skipped.append(
+                    f"{fake / clip_id}.mp4: no audio track or audio/{clip_id}.wav: AV-Align skipped"
+                )
+            else:
+                row["av_align"] = av_align.av_align(b, fake_video.fps, audio, rate)
+        if "toy" in metrics:
+            meta_file = _beside(real, "meta", f"{clip_id}.json") or _beside(
+                fake, "meta", f"{clip_id}.json"
+            )
+            if meta_file:
+                row.update(_toy_row(b, a, json.loads(meta_file.read_text())))
+        if clip is not None:
+            row.update({k: v for k, v in clip.scores(b, caption).items() if k in metrics})
+        if clap is not None and caption:
+            audio, rate = _audio(fake_video, fake, clip_id)
+            if audio is not None:
+                row["clap_audio_text"] = clap.audio_text(audio, rate, caption)
+        for name, net, fn in (
+            ("fvd", i3d, frechet.i3d_features),
+            ("fid", inception, frechet.inception_features),
+            ("fd", fd_net, frechet.inception_features),
+        ):
+            if net is not None:
+                features[name][0].append(np.atleast_2d(fn(net, a)))
+                features[name][1].append(np.atleast_2d(fn(net, b)))
+        per_video[clip_id] = row
+
+    summary = {}
+    for name in metrics:
+        values = [row[name] for row in per_video.values() if name in row and np.isfinite(row[name])]
+        if name in features and features[name][0]:
+            fd = frechet.frechet_of_features(
+                np.concatenate(features[name][0]), np.concatenate(features[name][1])
+            )
+            label = name if name != "fd" else f"fd_{Path(nets.fd_net).stem}"
+            summary[label] = fd
+        elif values:
+            summary[name] = float(np.mean(values))
+        elif name in NOT_COMPUTED:
+            summary[name] = NOT_COMPUTED[name]
+    for key in (
+        "color_acc",
+        "shape_acc",
+        "direction_acc",
+        "first_frame_psnr",
+        "pulse_f1",
+        "pulse_f1_real",
+    ):
+        values = [row[key] for row in per_video.values() if key in row]
+        if values:
+            summary[key] = float(np.mean([v for v in values if np.isfinite(v)] or [float("nan")]))
+    return {
+        "real": str(real),
+        "fake": str(fake),
+        "videos": len(per_video),
+        "metrics": summary,
+        "skipped": skipped,
+        "per_video": per_video,
+    }
+
+
+def _audio(video, fake: Path, clip_id: str) -> tuple[np.ndarray | None, int]:
+    if video.audio is not None and video.audio.shape[-1] > 0:
+        return video.audio.mean(axis=0), video.audio_rate
+    wav = _beside(fake, "audio", f"{clip_id}.wav")
+    if wav is None:
+        return None, 0
+    return load_audio(wav, 22050), 22050
+
+
+def _toy_row(frames: np.ndarray, real_frames: np.ndarray, meta: dict) -> dict:
+    found = toy.analyze(frames)
+    return {
+        "color_acc": float(found.color == meta["color"]),
+        "shape_acc": float(found.shape == meta["shape"]),
+        "direction_acc": float(found.direction == meta["direction"]),
+        "first_frame_psnr": min(toy.psnr(frames[0], real_frames[0]), PSNR_CAP),
+        "pulse_f1": toy.sync_f1(found.pulse_frames, meta["onset_frames"]),
+        "pulse_f1_real": toy.sync_f1(toy.analyze(real_frames).pulse_frames, meta["onset_frames"]),
+    }
+
+
+def markdown(report: dict) -> str:
+    rows = ["| metric | value |", "|---|---|"]
+    for name, value in report["metrics"].items():
+        rows.append(
+            f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
+        )
+    text = (
+        f"{report['videos']} video pairs: `{report['real']}` vs `{report['fake']}`\n\n"
+        + "\n".join(rows)
+    )
+    if report["skipped"]:
+        text += "\n\nSkipped or partial:\n" + "\n".join(f"- {line}" for line in report["skipped"])
+    return text + "\n"
