@@ -13,6 +13,7 @@ non-symmetric product does not.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,9 @@ def load_network(path: str | Path | None, hint: str) -> torch.jit.ScriptModule |
     if not path.is_file():
         raise InputError(f"{path}: no such feature network file (expected {hint})")
     try:
-        return torch.jit.load(str(path), map_location="cpu").eval()
+        with warnings.catch_warnings():  # the metric files are TorchScript by contract
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location="cpu").eval()
     except RuntimeError as exc:
         raise InputError(f"{path}: not a TorchScript file ({str(exc).splitlines()[0]})") from exc
 
