@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from transformers import CLIPConfig, CLIPModel
 
-from tia2v.io import write_video
+from tia2v.io import read_video, write_video
 from tia2v.metrics import av_align, frechet
 from tia2v.metrics.evaluate import Networks, evaluate, markdown
 from tia2v.metrics.plots import plot_report
