@@ -31,13 +31,19 @@ test: $(STAMP) ffmpeg lint
 test-slow: $(STAMP) ffmpeg
 	$(BIN)/pytest -n 2 -m slow $(PYTEST_ARGS)
 
-# Until the demo checkpoint ships, the demo runs the most complete real job there is:
+# With the shipped demo model: text + first frame + audio from examples/ -> out/demo.mp4.
+# Until checkpoints/demo exists, the demo runs the most complete real job there is instead:
 # synthesise a small toy-VAT set, validate it and show what was written.
 demo: $(STAMP)
-	@echo "tia2v demo: no demo model is shipped yet; running the data pipeline instead."
-	$(BIN)/tia2v --quiet synth out/toy --train 8 --test 4 --seed 0
-	$(BIN)/tia2v --quiet prepare out/toy --check --config demo
-	@echo "example clip: out/toy/test/mp4/test_00000.mp4 (with sound), caption: $$(cat out/toy/test/txt/test_00000.txt)"
+	@if [ -f checkpoints/demo/config.yaml ]; then \
+	  $(BIN)/tia2v generate --model checkpoints/demo --text "$$(cat examples/prompt.txt)" \
+	    --image examples/first.png --audio examples/beats.wav -o out/demo.mp4; \
+	else \
+	  echo "tia2v demo: no demo model is shipped yet (scripts/train_demo.sh trains it); running the data pipeline instead."; \
+	  $(BIN)/tia2v --quiet synth out/toy --train 8 --test 4 --seed 0 && \
+	  $(BIN)/tia2v --quiet prepare out/toy --check --config demo && \
+	  echo "example clip: out/toy/test/mp4/test_00000.mp4 (with sound), caption: $$(cat out/toy/test/txt/test_00000.txt)"; \
+	fi
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache
