@@ -153,3 +153,24 @@ def test_generate_help_has_a_complete_example():
         and "--image" in result.stdout
         and "--audio" in result.stdout
     )
+
+
+def test_long_video_follows_the_whole_audio(motion_model, tmp_path):  # noqa: F811
+    pipe = TIA2VPipeline.from_pretrained(motion_model)
+    audio = np.random.default_rng(0).normal(0, 0.1, 8 * 16000).astype(np.float32)
+    out = pipe(
+        text="a red circle",
+        image=np.zeros((16, 16, 3), np.uint8),
+        audio=audio,
+        audio_rate=16000,
+        num_inference_steps=2,
+        long=True,
+    )
+    assert out.frames.shape == (64, 16, 16, 3) and out.audio.shape == (8 * 16000,)
+    out.save(tmp_path / "long.mp4")
+    video = read_video(tmp_path / "long.mp4")
+    assert len(video.frames) == 64 and video.audio.shape == (1, 8 * 16000)
+    with pytest.raises(InputError, match="shorter than one clip"):
+        pipe(text="a circle", audio=audio[:4000], audio_rate=16000, long=True)
+    with pytest.raises(InputError, match="long mode follows the audio"):
+        pipe(text="a circle", long=True)

@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--image", help="first frame (png/jpg); omit for no first-frame lock")
     generate.add_argument("--audio", help="wav/flac/mp3 or a video's audio; omit for a silent clip")
     generate.add_argument("-o", "--output", required=True, type=Path, help="output .mp4")
+    generate.add_argument("--long", action="store_true", help="as long as the audio: chained clips")
     _add_sampling_args(generate)
 
     sample = add("sample", "Generate for the clips of a data set, for tia2v eval.", SAMPLE_EXAMPLE)
@@ -203,6 +204,7 @@ def _generate(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         guidance=_guidance(args),
         seed=args.seed,
+        long=args.long,
         progress=not args.quiet,
     )
     path = out.save(args.output)

@@ -87,16 +87,20 @@ def load_image(image, size: int) -> torch.Tensor:
     return resize_center_crop(((image + 1) / 2)[None].float(), size) * 2 - 1
 
 
-def prepare_audio(audio, audio_rate: int | None, rate: int, seconds: float) -> np.ndarray:
-    """A path or an array ((S,) or (C, S) with ``audio_rate``) → mono float32 at ``rate`` of
-    exactly ``seconds`` (padded with silence and a warning when shorter, trimmed when longer)."""
+def audio_samples(audio, audio_rate: int | None, rate: int) -> np.ndarray:
+    """A path or an array ((S,) or (C, S) with ``audio_rate``) → mono float32 at ``rate``."""
     if isinstance(audio, str | Path):
-        samples = load_audio(audio, rate)
-    else:
-        if audio_rate is None:
-            raise InputError("audio given as an array needs audio_rate")
-        array = audio.numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
-        samples = resample(to_mono(array.astype(np.float32)), int(audio_rate), rate)
+        return load_audio(audio, rate)
+    if audio_rate is None:
+        raise InputError("audio given as an array needs audio_rate")
+    array = audio.numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+    return resample(to_mono(array.astype(np.float32)), int(audio_rate), rate)
+
+
+def prepare_audio(audio, audio_rate: int | None, rate: int, seconds: float) -> np.ndarray:
+    """``audio_samples`` of exactly ``seconds``: padded with silence (and a warning) when
+    shorter, trimmed when longer."""
+    samples = audio_samples(audio, audio_rate, rate)
     length = round(seconds * rate)
     if len(samples) < length:
         logger.warning(
@@ -195,10 +199,16 @@ class TIA2VPipeline:
         seed: int = 0,
         num_frames: int | None = None,
         fps: float | None = None,
+        long: bool = False,
         progress: bool = False,
     ) -> PipelineOutput:
-        """Generates one video. Any omitted condition is the model's null condition; without an
-        image there is no first-frame lock; without audio the clip is silent."""
+        """Generates a video. Any omitted condition is the model's null condition; without an
+        image there is no first-frame lock; without audio the clip is silent.
+
+        With ``long``, the video lasts as long as the audio: clips are chained, each starting
+        from (locked to) the last frame of the one before and conditioned on its own span of
+        the audio; the whole track is muxed.
+        """
         cfg, sc = self.cfg, self.cfg.sample
         if text is None and image is None and audio is None:
             raise InputError("give at least one condition: text, image or audio")
@@ -208,32 +218,112 @@ class TIA2VPipeline:
         if sampler not in SAMPLERS:
             raise InputError(f"unknown sampler {sampler!r} (choose {', '.join(SAMPLERS)})")
         steps = num_inference_steps or sc.steps
-        num_frames, fps = num_frames or cfg.data.num_frames, fps or sc.fps
-        size, device = cfg.data.image_size, self.device
+        clip_frames, fps = num_frames or cfg.data.num_frames, fps or sc.fps
+        rate = cfg.data.audio_rate
         scales = {
             "text": sc.guidance_text,
             "image": sc.guidance_image,
             "audio": sc.guidance_audio,
             **(guidance or {}),
         }
-        conditioner = self.network.conditioner
 
-        cond, first = Conditions(), None
+        text_cond = None
         if text is not None:
-            encoded = conditioner.encode_text([text])
-            cond.text, cond.text_mask = encoded.tokens, encoded.mask
-        if image is not None:
-            first = load_image(image, size).to(device)  # (1, 3, S, S)
-            cond.image = conditioner.encode_image(first)
-        samples = None
-        if audio is not None:
-            samples = prepare_audio(audio, audio_rate, cfg.data.audio_rate, num_frames / fps)
-            if self.network.stage == "motion":
-                windows = frame_windows(
-                    samples, cfg.data.audio_rate, np.arange(num_frames) / fps, cfg.data.audio_window
+            text_cond = self.network.conditioner.encode_text([text])
+        first = (
+            None if image is None else load_image(image, cfg.data.image_size).to(self.device)
+        )  # (1, 3, S, S)
+        samples, total = None, clip_frames
+        if long:
+            if audio is None:
+                raise InputError("long mode follows the audio: give --audio")
+            samples = audio_samples(audio, audio_rate, rate)
+            total = int(len(samples) / rate * fps)
+            if total < clip_frames:
+                raise InputError(
+                    f"audio lasts {len(samples) / rate:.2f} s, shorter than one clip "
+                    f"({clip_frames} frames at {fps:g} fps = {clip_frames / fps:.2f} s)"
                 )
-                cond.audio = conditioner.encode_audio(torch.from_numpy(windows)[None].to(device))
+            samples = samples[: round(total / fps * rate)]
+        elif audio is not None:
+            samples = prepare_audio(audio, audio_rate, rate, clip_frames / fps)
 
+        def clip(start: int, lock: torch.Tensor | None, index: int) -> np.ndarray:
+            return self._clip(
+                text_cond,
+                lock,
+                samples,
+                start,
+                clip_frames,
+                fps,
+                scales,
+                sampler,
+                steps,
+                seed + index,
+                progress,
+            )
+
+        frames = clip(0, first, 0)
+        while len(frames) < total:  # each new clip starts from the last frame so far
+            last = (
+                torch.from_numpy(frames[-1]).permute(2, 0, 1).float()[None].to(self.device) / 127.5
+                - 1
+            )
+            more = clip(len(frames) - 1, last, len(frames))
+            frames = np.concatenate([frames, more[1:]])[:total]
+        settings = {
+            "text": text,
+            "image": str(image)
+            if isinstance(image, str | Path)
+            else (None if image is None else "array"),
+            "audio": str(audio)
+            if isinstance(audio, str | Path)
+            else (None if audio is None else "array"),
+            "sampler": sampler,
+            "steps": steps,
+            "guidance": scales,
+            "seed": seed,
+            "long": long,
+            "num_frames": len(frames),
+            "fps": fps,
+            "size": cfg.data.image_size,
+            "model": self.source,
+            "first_frame_lock": first is not None
+            and (sc.first_frame_replacement or cfg.model.first_frame == "clean"),
+            "versions": {
+                "tia2v": tia2v.__version__,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+            },
+        }
+        return PipelineOutput(frames, fps, samples, rate, settings)
+
+    def _clip(
+        self,
+        text_cond,
+        first,
+        samples,
+        start,
+        num_frames,
+        fps,
+        scales,
+        sampler,
+        steps,
+        seed,
+        progress,
+    ) -> np.ndarray:
+        """One clip of ``num_frames`` frames whose frame 0 is at frame ``start`` of the video."""
+        cfg, sc, device = self.cfg, self.cfg.sample, self.device
+        size, conditioner = cfg.data.image_size, self.network.conditioner
+        cond = Conditions()
+        if text_cond is not None:
+            cond.text, cond.text_mask = text_cond.tokens, text_cond.mask
+        if first is not None:
+            cond.image = conditioner.encode_image(first)
+        if samples is not None and self.network.stage == "motion":
+            times = (start + np.arange(num_frames)) / fps
+            windows = frame_windows(samples, cfg.data.audio_rate, times, cfg.data.audio_window)
+            cond.audio = conditioner.encode_audio(torch.from_numpy(windows)[None].to(device))
         generator = torch.Generator().manual_seed(seed)
         noise = torch.randn(
             (1, cfg.model.in_channels, num_frames, size, size), generator=generator
@@ -261,7 +351,7 @@ class TIA2VPipeline:
             without_image,
         )
         x = self._sample(model_fn, noise, sampler, steps, known, generator, progress)
-        frames = (
+        return (
             ((x[0].clamp(-1, 1) + 1) * 127.5)
             .round()
             .to(torch.uint8)
@@ -269,30 +359,6 @@ class TIA2VPipeline:
             .cpu()
             .numpy()
         )
-        settings = {
-            "text": text,
-            "image": str(image)
-            if isinstance(image, str | Path)
-            else (None if image is None else "array"),
-            "audio": str(audio)
-            if isinstance(audio, str | Path)
-            else (None if audio is None else "array"),
-            "sampler": sampler,
-            "steps": steps,
-            "guidance": scales,
-            "seed": seed,
-            "num_frames": num_frames,
-            "fps": fps,
-            "size": size,
-            "model": self.source,
-            "first_frame_replacement": known is not None,
-            "versions": {
-                "tia2v": tia2v.__version__,
-                "torch": torch.__version__,
-                "python": platform.python_version(),
-            },
-        }
-        return PipelineOutput(frames, fps, samples, cfg.data.audio_rate, settings)
 
     def _sample(self, model_fn, noise, sampler, steps, known, generator, progress) -> torch.Tensor:
         from tqdm import tqdm
