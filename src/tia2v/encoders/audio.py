@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tia2v.encoders.base import FrozenEncoder
+from tia2v.encoders.base import FrozenEncoder, load_pretrained
 from tia2v.encoders.beats import BEATs, kaldi_fbank
-from tia2v.errors import InputError
 
 MEL_BINS = 64
 
@@ -66,15 +65,9 @@ class ClapAudioEncoder(FrozenEncoder):
     def from_pretrained(cls, path: str, num_tokens: int) -> ClapAudioEncoder:
         from transformers import ClapAudioModel, ClapFeatureExtractor
 
-        try:
-            model, extractor = (
-                ClapAudioModel.from_pretrained(path),
-                ClapFeatureExtractor.from_pretrained(path),
-            )
-        except OSError as exc:
-            raise InputError(
-                f"{path}: cannot load a CLAP audio model ({str(exc).splitlines()[0]})"
-            ) from exc
+        model, extractor = load_pretrained(
+            path, "a CLAP audio model", ClapAudioModel, ClapFeatureExtractor
+        )
         return cls(model, extractor, num_tokens, identity=f"clap:{path}:{num_tokens}")
 
     def encode(self, windows: torch.Tensor) -> torch.Tensor:

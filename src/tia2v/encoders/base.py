@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tia2v.errors import InputError
+
 
 @dataclass
 class Encoded:
@@ -59,3 +61,12 @@ class FrozenEncoder(nn.Module):
 
     def encode(self, *args, **kwargs):
         raise NotImplementedError
+
+
+def load_pretrained(path: str, what: str, *classes) -> tuple:
+    """``cls.from_pretrained(path)`` for each class (a folder or a Hugging Face id); a missing
+    or unreadable model is one InputError line naming the path."""
+    try:
+        return tuple(cls.from_pretrained(path) for cls in classes)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot load {what} ({str(exc).splitlines()[0]})") from exc

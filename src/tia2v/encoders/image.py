@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tia2v.encoders.base import Encoded, FrozenEncoder
+from tia2v.encoders.base import Encoded, FrozenEncoder, load_pretrained
 from tia2v.errors import InputError
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -49,12 +49,7 @@ class ClipImageEncoder(FrozenEncoder):
     def from_pretrained(cls, path: str, patch_tokens: bool = False) -> ClipImageEncoder:
         from transformers import CLIPVisionModelWithProjection
 
-        try:
-            model = CLIPVisionModelWithProjection.from_pretrained(path)
-        except OSError as exc:
-            raise InputError(
-                f"{path}: cannot load a CLIP vision model ({str(exc).splitlines()[0]})"
-            ) from exc
+        (model,) = load_pretrained(path, "a CLIP vision model", CLIPVisionModelWithProjection)
         return cls(
             model,
             patch_tokens,

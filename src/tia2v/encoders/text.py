@@ -10,7 +10,7 @@ import importlib.metadata
 import importlib.resources
 import logging
 
-from tia2v.encoders.base import Encoded, FrozenEncoder
+from tia2v.encoders.base import Encoded, FrozenEncoder, load_pretrained
 from tia2v.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -47,21 +47,8 @@ class HFTextEncoder(FrozenEncoder):
         """Loads from a local folder or a Hugging Face id (downloads only if not cached)."""
         from transformers import AutoModel, AutoTokenizer, CLIPTextModel, CLIPTokenizer
 
-        try:
-            if kind == "clip":
-                model, tokenizer = (
-                    CLIPTextModel.from_pretrained(path),
-                    CLIPTokenizer.from_pretrained(path),
-                )
-            else:
-                model, tokenizer = (
-                    AutoModel.from_pretrained(path),
-                    AutoTokenizer.from_pretrained(path),
-                )
-        except OSError as exc:
-            raise InputError(
-                f"{path}: cannot load a {kind} text encoder ({str(exc).splitlines()[0]})"
-            ) from exc
+        classes = (CLIPTextModel, CLIPTokenizer) if kind == "clip" else (AutoModel, AutoTokenizer)
+        model, tokenizer = load_pretrained(path, f"a {kind} text encoder", *classes)
         return cls(
             model, tokenizer, max_length, pad_to_max=kind == "clip", identity=f"{kind}:{path}"
         )

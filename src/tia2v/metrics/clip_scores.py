@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tia2v.encoders.base import load_pretrained
 from tia2v.encoders.image import clip_preprocess
-from tia2v.errors import InputError
 
 
 class ClipScorer:
@@ -28,12 +28,7 @@ class ClipScorer:
     def from_pretrained(cls, path: str) -> ClipScorer:
         from transformers import AutoTokenizer, CLIPModel
 
-        try:
-            return cls(CLIPModel.from_pretrained(path), AutoTokenizer.from_pretrained(path))
-        except OSError as exc:
-            raise InputError(
-                f"{path}: cannot load a CLIP model ({str(exc).splitlines()[0]})"
-            ) from exc
+        return cls(*load_pretrained(path, "a CLIP model", CLIPModel, AutoTokenizer))
 
     @torch.no_grad()
     def image_embeddings(self, frames: np.ndarray) -> torch.Tensor:
@@ -80,16 +75,9 @@ class ClapScorer:
     def from_pretrained(cls, path: str) -> ClapScorer:
         from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
 
-        try:
-            return cls(
-                ClapModel.from_pretrained(path),
-                ClapFeatureExtractor.from_pretrained(path),
-                AutoTokenizer.from_pretrained(path),
-            )
-        except OSError as exc:
-            raise InputError(
-                f"{path}: cannot load a CLAP model ({str(exc).splitlines()[0]})"
-            ) from exc
+        return cls(
+            *load_pretrained(path, "a CLAP model", ClapModel, ClapFeatureExtractor, AutoTokenizer)
+        )
 
     @torch.no_grad()
     def audio_text(self, audio: np.ndarray, rate: int, text: str) -> float:
