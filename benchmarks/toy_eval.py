@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from tia2v.data.synth import synthesize
+from tia2v.inputs import load_image
 from tia2v.io import load_audio
 from tia2v.metrics import toy
-from tia2v.pipeline import TIA2VPipeline, load_image
+from tia2v.pipeline import TIA2VPipeline
 
 SETTINGS = {  # name: (use text, use image, use audio)
     "default (text + image + audio)": (True, True, True),

@@ -25,7 +25,9 @@ def main() -> None:
     Image.fromarray(frames[0]).save(out / "first.png")
     write_audio(out / "beats.wav", render_audio(spec, rng), spec.audio_rate)
     (out / "prompt.txt").write_text(spec.caption + "\n")
-    print(f"{out}: '{spec.caption}', onsets at frames {spec.onset_frames}, {np.asarray(frames).shape}")
+    print(
+        f"{out}: '{spec.caption}', onsets at frames {spec.onset_frames}, {np.asarray(frames).shape}"
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ PREPARE_EXAMPLE = """examples:
 TRAIN_EXAMPLE = f"""examples:
   tia2v train content --config tiny --set data.root=data/toy --dry-run
   tia2v train motion --config demo --set train.init_from=runs/demo-content
+  tia2v train refiner --config demo --set train.run_dir=runs/demo-refiner
 presets: {", ".join(PRESETS)}"""
 
 
@@ -114,8 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(prepare)
 
-    train = add("train", "Train the content or the motion model.", TRAIN_EXAMPLE)
-    train.add_argument("stage", choices=["content", "motion"])
+    train = add("train", "Train the content, motion or refiner (SHR) model.", TRAIN_EXAMPLE)
+    train.add_argument("stage", choices=["content", "motion", "refiner"])
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly")
     _add_config_args(train)
 
@@ -127,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--audio", help="wav/flac/mp3 or a video's audio; omit for a silent clip")
     generate.add_argument("-o", "--output", required=True, type=Path, help="output .mp4")
     generate.add_argument("--long", action="store_true", help="as long as the audio: chained clips")
+    generate.add_argument("--refine", action="store_true", help="SHR refiner: 2x resolution")
+    generate.add_argument(
+        "--strength", type=float, help="refiner strength in [0, 1] (default 0.375)"
+    )
     _add_sampling_args(generate)
 
     sample = add("sample", "Generate for the clips of a data set, for tia2v eval.", SAMPLE_EXAMPLE)
@@ -205,6 +210,8 @@ def _generate(args: argparse.Namespace) -> int:
         guidance=_guidance(args),
         seed=args.seed,
         long=args.long,
+        refine=args.refine,
+        strength=args.strength,
         progress=not args.quiet,
     )
     path = out.save(args.output)

@@ -147,6 +147,19 @@ class SampleConfig:
 
 
 @dataclass(frozen=True)
+class RefinerConfig:
+    """The SHR refinement stage: a text-conditioned video model at ``scale``× the resolution,
+    applied SDEdit-style to the upsampled output from t = strength·T − 1 (the historical
+    script started at 1499 of 4000: strength 0.375)."""
+
+    scale: int = 2
+    strength: float = 0.375
+    steps: int = 10
+    guidance_text: float = 3.0
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything a run needs; saved as ``config.yaml`` and inside every checkpoint."""
 
@@ -156,6 +169,7 @@ class ExperimentConfig:
     encoders: EncoderConfig = field(default_factory=EncoderConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    refiner: RefinerConfig = field(default_factory=RefinerConfig)
 
 
 T = TypeVar("T")

@@ -20,12 +20,12 @@ from safetensors.torch import load_file, save_file
 
 import tia2v
 from tia2v.config import ExperimentConfig, load_config, save_config
-from tia2v.data.vat import frame_windows, resize_center_crop
+from tia2v.data.vat import frame_windows
 from tia2v.diffusion.guidance import guided_model_fn
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError
-from tia2v.io import load_audio, read_video, resample, to_mono, write_video
-from tia2v.io.audio import VIDEO_SUFFIXES
+from tia2v.inputs import audio_samples, load_image, prepare_audio
+from tia2v.io import write_video
 from tia2v.models.network import TIA2VNetwork
 from tia2v.models.unet import Conditions
 from tia2v.sampling.common import KnownFrames, leading_timesteps, linspace_timesteps
@@ -55,61 +55,42 @@ class PipelineOutput:
         return path
 
 
-def load_image(image, size: int) -> torch.Tensor:
-    """A path (image, or a video's first frame), PIL image, uint8/float array (H, W, 3) or
-    tensor (3, H, W) in [−1, 1] →
-    (1, 3, size, size) in [−1, 1], resized and centre-cropped (warns when the aspect differs)."""
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(image, str | Path) and Path(image).suffix.lower() in VIDEO_SUFFIXES:
-        image = read_video(image, with_audio=False).frames[0]  # a video's first frame
-    elif isinstance(image, str | Path):
+def load_network(
+    folder: Path, cfg: ExperimentConfig, stage: str, weights: str, encoders: str
+) -> TIA2VNetwork:
+    """A stage's network from a model folder, with one clear error for any mismatch."""
+    network = TIA2VNetwork(cfg, stage)
+    state = {}
+    for name, prefix in ((weights, "unet."), (encoders, "conditioner.")):
         try:
-            image = Image.open(image).convert("RGB")
-        except (OSError, UnidentifiedImageError) as exc:
-            raise InputError(f"{image}: cannot decode image ({exc.__class__.__name__})") from exc
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise InputError(f"image array must be (H, W, 3), got {image.shape}")
-        scale = 255.0 if image.dtype == np.uint8 else 1.0
-        image = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / scale * 2 - 1
-    if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
+            state.update({prefix + k: v for k, v in load_file(str(folder / name)).items()})
+        except Exception as exc:  # noqa: BLE001 - every unreadable file is the same input error
+            raise InputError(
+                f"{folder / name}: missing or corrupt weights ({type(exc).__name__})"
+            ) from exc
+    try:
+        network.load_saved_state(state)
+    except (KeyError, RuntimeError) as exc:
         raise InputError(
-            "image must be a path, a PIL image, an (H, W, 3) array or a (3, H, W) tensor"
-        )
-    height, width = image.shape[-2:]
-    if abs(height / width - 1.0) > 0.01:
-        logger.warning(
-            "image is %dx%d, not square: it is centre-cropped to %dx%d", width, height, size, size
-        )
-    return resize_center_crop(((image + 1) / 2)[None].float(), size) * 2 - 1
+            f"{folder}: {stage} weights do not match config.yaml ({str(exc).splitlines()[0][:200]})"
+        ) from exc
+    return network
 
 
-def audio_samples(audio, audio_rate: int | None, rate: int) -> np.ndarray:
-    """A path or an array ((S,) or (C, S) with ``audio_rate``) → mono float32 at ``rate``."""
-    if isinstance(audio, str | Path):
-        return load_audio(audio, rate)
-    if audio_rate is None:
-        raise InputError("audio given as an array needs audio_rate")
-    array = audio.numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
-    return resample(to_mono(array.astype(np.float32)), int(audio_rate), rate)
-
-
-def prepare_audio(audio, audio_rate: int | None, rate: int, seconds: float) -> np.ndarray:
-    """``audio_samples`` of exactly ``seconds``: padded with silence (and a warning) when
-    shorter, trimmed when longer."""
-    samples = audio_samples(audio, audio_rate, rate)
-    length = round(seconds * rate)
-    if len(samples) < length:
-        logger.warning(
-            "audio lasts %.2f s, shorter than the clip's %.2f s: padded with silence",
-            len(samples) / rate,
-            seconds,
-        )
-        samples = np.pad(samples, (0, length - len(samples)))
-    return samples[:length].astype(np.float32)
+def save_network(
+    folder: Path, network: TIA2VNetwork, weights: str, encoders: str, state: dict | None = None
+) -> None:
+    """The inverse of ``load_network``: the UNet and the trainable encoder parts (of ``state``,
+    e.g. EMA weights, when given)."""
+    state = network.saved_state(state)
+    save_file(
+        {k[5:]: v.contiguous() for k, v in state.items() if k.startswith("unet.")},
+        str(folder / weights),
+    )
+    save_file(
+        {k[12:]: v.contiguous() for k, v in state.items() if k.startswith("conditioner.")},
+        str(folder / encoders),
+    )
 
 
 class TIA2VPipeline:
@@ -119,10 +100,18 @@ class TIA2VPipeline:
         cfg: the config the model was trained with.
         network: a TIA2VNetwork (content or motion) with its weights.
         source: where it was loaded from (for the sidecar).
+        refiner: the SHR refiner network, if the folder has one.
     """
 
-    def __init__(self, cfg: ExperimentConfig, network: TIA2VNetwork, source: str = ""):
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        network: TIA2VNetwork,
+        source: str = "",
+        refiner: TIA2VNetwork | None = None,
+    ):
         self.cfg, self.network, self.source = cfg, network.eval(), source
+        self.refiner = None if refiner is None else refiner.eval()
         self.diffusion = Diffusion.from_config(cfg.diffusion)
 
     @classmethod
@@ -139,39 +128,24 @@ class TIA2VPipeline:
         )
         if stage is None:
             raise InputError(f"{folder}: no motion.safetensors or content.safetensors")
-        network = TIA2VNetwork(cfg, stage)
-        state = {}
-        for name, prefix in (
-            (f"{stage}.safetensors", "unet."),
-            ("encoders.safetensors", "conditioner."),
-        ):
-            try:
-                state.update({prefix + k: v for k, v in load_file(str(folder / name)).items()})
-            except Exception as exc:  # noqa: BLE001 - every unreadable file is the same input error
-                raise InputError(
-                    f"{folder / name}: missing or corrupt weights ({type(exc).__name__})"
-                ) from exc
-        try:
-            network.load_saved_state(state)
-        except (KeyError, RuntimeError) as exc:
-            raise InputError(
-                f"{folder}: weights do not match config.yaml ({str(exc).splitlines()[0][:200]})"
-            ) from exc
-        return cls(cfg, network.to(device), str(folder))
+        network = load_network(folder, cfg, stage, f"{stage}.safetensors", "encoders.safetensors")
+        refiner = None
+        if (folder / "refiner.safetensors").is_file():
+            refiner = load_network(
+                folder, cfg, "refiner", "refiner.safetensors", "refiner_encoders.safetensors"
+            )
+            refiner = refiner.to(device)
+        return cls(cfg, network.to(device), str(folder), refiner)
 
     def save_pretrained(self, path: str | Path) -> Path:
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        state = self.network.saved_state()
         stage = self.network.stage
-        save_file(
-            {k[5:]: v.contiguous() for k, v in state.items() if k.startswith("unet.")},
-            str(folder / f"{stage}.safetensors"),
-        )
-        save_file(
-            {k[12:]: v.contiguous() for k, v in state.items() if k.startswith("conditioner.")},
-            str(folder / "encoders.safetensors"),
-        )
+        save_network(folder, self.network, f"{stage}.safetensors", "encoders.safetensors")
+        if self.refiner is not None:
+            save_network(
+                folder, self.refiner, "refiner.safetensors", "refiner_encoders.safetensors"
+            )
         save_config(self.cfg, folder / "config.yaml")
         card = Path(self.source) / "README.md" if self.source else None
         if (
@@ -200,6 +174,8 @@ class TIA2VPipeline:
         num_frames: int | None = None,
         fps: float | None = None,
         long: bool = False,
+        refine: bool = False,
+        strength: float | None = None,
         progress: bool = False,
     ) -> PipelineOutput:
         """Generates a video. Any omitted condition is the model's null condition; without an
@@ -207,7 +183,8 @@ class TIA2VPipeline:
 
         With ``long``, the video lasts as long as the audio: clips are chained, each starting
         from (locked to) the last frame of the one before and conditioned on its own span of
-        the audio; the whole track is muxed.
+        the audio; the whole track is muxed. With ``refine``, the SHR refiner re-renders the
+        result at ``refiner.scale``× the resolution (see ``refine``).
         """
         cfg, sc = self.cfg, self.cfg.sample
         if text is None and image is None and audio is None:
@@ -217,6 +194,10 @@ class TIA2VPipeline:
         sampler = sampler or sc.sampler
         if sampler not in SAMPLERS:
             raise InputError(f"unknown sampler {sampler!r} (choose {', '.join(SAMPLERS)})")
+        if refine and self.refiner is None:
+            raise InputError(
+                f"{self.source or 'this model'}: no refiner (refiner.safetensors) to refine with"
+            )
         steps = num_inference_steps or sc.steps
         clip_frames, fps = num_frames or cfg.data.num_frames, fps or sc.fps
         rate = cfg.data.audio_rate
@@ -271,6 +252,8 @@ class TIA2VPipeline:
             )
             more = clip(len(frames) - 1, last, len(frames))
             frames = np.concatenate([frames, more[1:]])[:total]
+        if refine:
+            frames = self.refine(frames, text, strength, seed=seed, progress=progress)
         settings = {
             "text": text,
             "image": str(image)
@@ -284,6 +267,10 @@ class TIA2VPipeline:
             "guidance": scales,
             "seed": seed,
             "long": long,
+            "refine": refine,
+            "strength": (self.cfg.refiner.strength if strength is None else strength)
+            if refine
+            else None,
             "num_frames": len(frames),
             "fps": fps,
             "size": cfg.data.image_size,
@@ -353,6 +340,72 @@ class TIA2VPipeline:
         x = self._sample(model_fn, noise, sampler, steps, known, generator, progress)
         return (
             ((x[0].clamp(-1, 1) + 1) * 127.5)
+            .round()
+            .to(torch.uint8)
+            .permute(1, 2, 3, 0)
+            .cpu()
+            .numpy()
+        )
+
+    @torch.no_grad()
+    def refine(
+        self,
+        frames: np.ndarray,
+        text: str | None = None,
+        strength: float | None = None,
+        steps: int | None = None,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """SDEdit with the SHR refiner: upsample ×scale, noise to t = strength·T − 1, denoise
+        with DPM-Solver++ under text guidance. Strength 0 returns the upsampled input.
+
+        Args:
+            frames: uint8 (F, H, W, 3).
+            strength: in [0, 1] (default ``refiner.strength``; 0.375 = t 1499 of 4000).
+
+        Returns:
+            uint8 (F, scale·H, scale·W, 3).
+        """
+        if self.refiner is None:
+            raise InputError(
+                f"{self.source or 'this model'}: no refiner (refiner.safetensors) to refine with"
+            )
+        rc = self.cfg.refiner
+        strength = rc.strength if strength is None else float(strength)
+        if not 0.0 <= strength <= 1.0:
+            raise InputError(f"refine strength must be in [0, 1], got {strength}")
+        device = next(self.refiner.unet.parameters()).device
+        video = (
+            torch.from_numpy(np.array(frames)).permute(3, 0, 1, 2).float().to(device) / 127.5 - 1
+        )  # (3, F, H, W)
+        up = torch.nn.functional.interpolate(
+            video.transpose(0, 1), scale_factor=rc.scale, mode="bilinear", align_corners=False
+        )
+        up = up.transpose(0, 1)[None].clamp(-1, 1)  # (1, 3, F, sH, sW)
+        t_start = round(strength * self.diffusion.num_timesteps) - 1
+        if t_start >= 0:
+            cond = Conditions()
+            if text is not None:
+                encoded = self.refiner.conditioner.encode_text([text])
+                cond.text, cond.text_mask = encoded.tokens, encoded.mask
+            model_fn = guided_model_fn(
+                self.refiner.unet,
+                cond,
+                {"text": rc.guidance_text},
+                self.diffusion.model_timesteps,
+                self.cfg.diffusion.learn_sigma,
+            )
+            count = min(steps or rc.steps, t_start + 1)
+            timesteps = sorted(
+                {int(t) for t in np.linspace(0, t_start, count).round()}, reverse=True
+            )
+            generator = torch.Generator().manual_seed(seed)
+            noise = torch.randn(up.shape, generator=generator).to(device)
+            x = self.diffusion.q_sample(up, torch.full((1,), t_start, device=device), noise)
+            up = sample_dpmpp_2m(model_fn, x, self.diffusion, timesteps, generator=generator)
+        return (
+            ((up[0].clamp(-1, 1) + 1) * 127.5)
             .round()
             .to(torch.uint8)
             .permute(1, 2, 3, 0)

@@ -27,11 +27,13 @@ from tia2v.models.unet import Conditions
 IMAGE_PATCH_TOKENS = 4  # patches per side for the trainable image encoder
 
 
-def build_image_encoder(cfg: ExperimentConfig) -> nn.Module:
+def build_image_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -> nn.Module:
     enc = cfg.encoders
     if enc.image == "patch":
         size = cfg.data.image_size
-        return PatchImageEncoder(size, max(1, size // IMAGE_PATCH_TOKENS), cfg.model.context_dim)
+        return PatchImageEncoder(
+            size, max(1, size // IMAGE_PATCH_TOKENS), context_dim or cfg.model.context_dim
+        )
     if enc.image == "clip":
         if not enc.image_path:
             raise InputError(
@@ -41,10 +43,10 @@ def build_image_encoder(cfg: ExperimentConfig) -> nn.Module:
     raise InputError(f"encoders.image: unknown image encoder {enc.image!r} (choose patch or clip)")
 
 
-def build_audio_encoder(cfg: ExperimentConfig) -> nn.Module:
+def build_audio_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -> nn.Module:
     enc = cfg.encoders
     if enc.audio == "mel":
-        encoder = MelAudioEncoder(cfg.model.context_dim, enc.audio_tokens)
+        encoder = MelAudioEncoder(context_dim or cfg.model.context_dim, enc.audio_tokens)
     elif enc.audio == "beats":
         if not enc.audio_path:
             raise InputError(
@@ -73,29 +75,42 @@ def _projection(encoder: nn.Module, context_dim: int) -> nn.Module:
 
 
 class Conditioner(nn.Module):
-    """The three encoders (+ projections to the model's context width).
+    """The encoders (+ projections to the model's context width).
 
     Args:
         cfg: the experiment config.
         audio: build the audio encoder (the motion stage needs it; the content stage does not).
+        image: build the image encoder (the refiner is conditioned on text only).
+        context_dim: the network's context width (default ``cfg.model.context_dim``).
     """
 
-    def __init__(self, cfg: ExperimentConfig, audio: bool = True):
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        audio: bool = True,
+        image: bool = True,
+        context_dim: int | None = None,
+    ):
         super().__init__()
-        context_dim = cfg.model.context_dim
+        context_dim = context_dim or cfg.model.context_dim
         self.text = build_text_encoder(
             cfg.encoders.text, cfg.encoders.text_path, cfg.encoders.text_max_length
         )
-        self.image = build_image_encoder(cfg)
         self.text_proj = _projection(self.text, context_dim)
-        self.image_proj = _projection(self.image, context_dim)
+        if image:
+            self.image = build_image_encoder(cfg, context_dim)
+            self.image_proj = _projection(self.image, context_dim)
         if audio:
-            self.audio = build_audio_encoder(cfg)
+            self.audio = build_audio_encoder(cfg, context_dim)
             self.audio_proj = _projection(self.audio, context_dim)
 
     def identities(self) -> dict[str, str]:
         """Names of the frozen encoders' weights (the embedding cache is keyed by them)."""
-        modules = {"text": self.text, "image": self.image, "audio": getattr(self, "audio", None)}
+        modules = {
+            "text": self.text,
+            "image": getattr(self, "image", None),
+            "audio": getattr(self, "audio", None),
+        }
         return {name: m.identity for name, m in modules.items() if isinstance(m, FrozenEncoder)}
 
     def encode_text(self, captions: list[str]) -> Encoded:
@@ -124,10 +139,12 @@ class Conditioner(nn.Module):
             text = self.project_text(batch["text_tokens"], batch["text_mask"])
         else:
             text = self.encode_text(batch["caption"])
-        if "image_tokens" in batch:
-            image = self.image_proj(batch["image_tokens"])
-        else:
-            image = self.encode_image(batch["first_frame"])
+        image = None
+        if hasattr(self, "image"):
+            if "image_tokens" in batch:
+                image = self.image_proj(batch["image_tokens"])
+            else:
+                image = self.encode_image(batch["first_frame"])
         audio = None
         if hasattr(self, "audio"):
             if "audio_tokens" in batch:

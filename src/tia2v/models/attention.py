@@ -97,12 +97,12 @@ class SpatialTransformer(nn.Module):
 
 
 class TemporalTransformerBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, context_dim: int):
+    def __init__(self, dim: int, heads: int, context_dim: int, audio: bool = True):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.norm3, self.norm4 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.frame_attn = Attention(dim, heads)
-        self.audio_attn = Attention(dim, heads, context_dim)
+        self.audio_attn = Attention(dim, heads, context_dim) if audio else None
         self.text_attn = Attention(dim, heads, context_dim)
         self.ff = FeedForward(dim)
 
@@ -110,11 +110,11 @@ class TemporalTransformerBlock(nn.Module):
         self,
         x: torch.Tensor,
         size: tuple[int, int, int],
-        audio: torch.Tensor,
+        audio: torch.Tensor | None,
         text: torch.Tensor,
         text_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """x: (B*F, HW, C); size: (F, H, W); audio: (B*F, La, D); text: (B*F, Lt, D)."""
+        """x: (B*F, HW, C); size: (F, H, W); audio: (B*F, La, D) or None; text: (B*F, Lt, D)."""
         num_frames, height, width = size
         # Self-attention across the frames of each pixel, with a temporal position encoding.
         seq = batch_to_sequences(x.transpose(1, 2).unflatten(2, (height, width)), num_frames)
@@ -122,21 +122,31 @@ class TemporalTransformerBlock(nn.Module):
         h = self.norm1(seq + position.to(seq.dtype))  # (B*H*W, F, C)
         seq = seq + self.frame_attn(h)
         x = sequences_to_batch(seq, num_frames, height, width).flatten(2).transpose(1, 2)
-        # Frame-aligned audio: the pixels of frame f attend to frame f's audio tokens only.
-        x = x + self.audio_attn(self.norm2(x), audio)  # (B*F, HW, C)
+        if self.audio_attn is not None:
+            # Frame-aligned audio: the pixels of frame f attend to frame f's audio tokens only.
+            x = x + self.audio_attn(self.norm2(x), audio)  # (B*F, HW, C)
         x = x + self.text_attn(self.norm3(x), text, text_mask)
         return x + self.ff(self.norm4(x))
 
 
 class TemporalTransformer(nn.Module):
-    """GN → linear → temporal transformer blocks → zero linear, + x. Identity at initialisation."""
+    """GN → linear → temporal transformer blocks → zero linear, + x. Identity at initialisation.
+    Without ``audio`` (the refiner) the blocks have no audio cross-attention."""
 
-    def __init__(self, channels: int, heads: int, context_dim: int, depth: int, groups: int):
+    def __init__(
+        self,
+        channels: int,
+        heads: int,
+        context_dim: int,
+        depth: int,
+        groups: int,
+        audio: bool = True,
+    ):
         super().__init__()
         self.norm = group_norm(channels, groups, eps=1e-6)
         self.proj_in = nn.Linear(channels, channels)
         self.blocks = nn.ModuleList(
-            TemporalTransformerBlock(channels, heads, context_dim) for _ in range(depth)
+            TemporalTransformerBlock(channels, heads, context_dim, audio) for _ in range(depth)
         )
         self.proj_out = zero_module(nn.Linear(channels, channels))
 
@@ -144,11 +154,11 @@ class TemporalTransformer(nn.Module):
         self,
         x: torch.Tensor,
         num_frames: int,
-        audio: torch.Tensor,
+        audio: torch.Tensor | None,
         text: torch.Tensor,
         text_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """x: (B*F, C, H, W), audio: (B*F, La, D), text: (B*F, Lt, D) → (B*F, C, H, W)."""
+        """x: (B*F, C, H, W), audio: (B*F, La, D) or None, text: (B*F, Lt, D) → (B*F, C, H, W)."""
         _, _, height, width = x.shape
         h = self.proj_in(self.norm(x).flatten(2).transpose(1, 2))  # (B*F, HW, C)
         for block in self.blocks:

@@ -5,25 +5,39 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tia2v.config import ExperimentConfig
+from tia2v.config import ExperimentConfig, ModelConfig
 from tia2v.encoders import Conditioner
 from tia2v.encoders.base import FrozenEncoder
 from tia2v.models.unet import Conditions, build_model, freeze_spatial
 
 
+def stage_model(cfg: ExperimentConfig, stage: str) -> tuple[ModelConfig, int]:
+    """The architecture and frame size of a stage."""
+    if stage == "refiner":
+        return cfg.refiner.model, cfg.data.image_size * cfg.refiner.scale
+    return cfg.model, cfg.data.image_size
+
+
 class TIA2VNetwork(nn.Module):
-    """UNet (content or motion) + Conditioner. Frozen pretrained encoders are never saved.
+    """UNet (content, motion or refiner) + Conditioner. Frozen pretrained encoders are never saved.
 
     Args:
         cfg: the experiment config.
-        stage: "content" or "motion".
+        stage: "content", "motion" or "refiner" (``cfg.refiner.model`` at
+            ``cfg.refiner.scale``× the resolution, text only).
     """
 
     def __init__(self, cfg: ExperimentConfig, stage: str):
         super().__init__()
         self.stage = stage
-        self.unet = build_model(cfg.model, cfg.data.image_size, stage)
-        self.conditioner = Conditioner(cfg, audio=stage == "motion")
+        model_cfg, size = stage_model(cfg, stage)
+        self.unet = build_model(model_cfg, size, stage)
+        self.conditioner = Conditioner(
+            cfg,
+            audio=stage == "motion",
+            image=stage != "refiner",
+            context_dim=model_cfg.context_dim,
+        )
 
     def forward(
         self,

@@ -77,19 +77,24 @@ class UNet(nn.Module):
     Args:
         cfg: architecture.
         image_size: frame size the attention resolutions refer to.
-        motion: add the temporal layers and the audio condition.
+        motion: add the temporal layers.
+        audio: add the audio condition (default: with the temporal layers; the refiner has
+            temporal layers and no audio).
     """
 
-    def __init__(self, cfg: ModelConfig, image_size: int, motion: bool = False):
+    def __init__(
+        self, cfg: ModelConfig, image_size: int, motion: bool = False, audio: bool | None = None
+    ):
         super().__init__()
-        self.cfg, self.motion = cfg, motion
+        audio = motion if audio is None else audio
+        self.cfg, self.motion, self.audio = cfg, motion, audio
         mc, groups, emb_dim = cfg.model_channels, cfg.norm_groups, 4 * cfg.model_channels
         self.time_embed = nn.Sequential(
             nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
         self.null_text = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
         self.null_image = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
-        if motion:
+        if audio:
             self.null_audio = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
 
         def block(
@@ -107,7 +112,7 @@ class UNet(nn.Module):
                 if motion
                 else None,
                 attn=SpatialTransformer(out_ch, heads, ctx, depth, groups) if attend else None,
-                temporal_attn=TemporalTransformer(out_ch, heads, ctx, depth, groups)
+                temporal_attn=TemporalTransformer(out_ch, heads, ctx, depth, groups, audio)
                 if attend and motion
                 else None,
                 resample=resample,
@@ -192,7 +197,7 @@ class UNet(nn.Module):
         image = nulls(self.null_image, cond.image, batch, 1)
         if cond.image is not None:
             image = kept("image", cond.image, image)
-        if not self.motion:
+        if not self.audio:
             return text, text_mask, image, None
         audio = nulls(self.null_audio, cond.audio, batch, num_frames, 1)
         if cond.audio is not None:
@@ -301,11 +306,15 @@ def freeze_spatial(model: UNet) -> list[str]:
     return trainable
 
 
+STAGES = ("content", "motion", "refiner")
+
+
 def build_model(cfg: ModelConfig, image_size: int, stage: str) -> UNet:
-    """The content ("content") or motion ("motion") UNet of a config."""
-    if stage not in ("content", "motion"):
-        raise ValueError(f"stage must be 'content' or 'motion', got {stage!r}")
-    model = UNet(cfg, image_size, motion=stage == "motion")
+    """The UNet of a stage: content (2-D), motion (+ temporal layers and audio) or refiner
+    (+ temporal layers, text only: the SHR stage)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+    model = UNet(cfg, image_size, motion=stage != "content", audio=stage == "motion")
     if cfg.channels_last:  # 2-D convolutions only; the temporal Conv3d weights stay as they are
         for module in model.modules():
             if isinstance(module, nn.Conv2d):

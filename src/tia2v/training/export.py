@@ -7,9 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
-from safetensors.torch import save_file
-
 from tia2v.config import ExperimentConfig, save_config
+from tia2v.pipeline import save_network
 
 
 def _last_log(run_dir: Path) -> dict:
@@ -47,23 +46,23 @@ Commands that produced it:
 {extra}"""
 
 
+def encoder_file(stage: str) -> str:
+    """The refiner's text projection lives beside it, apart from the main model's encoders."""
+    return "refiner_encoders.safetensors" if stage == "refiner" else "encoders.safetensors"
+
+
 def export_run(
     run_dir: Path, out_dir: Path, network, ema, cfg: ExperimentConfig, stage: str, step: int
 ) -> Path:
     """Writes ``out_dir`` (atomically): config.yaml, ``<stage>.safetensors`` (the UNet),
-    ``encoders.safetensors`` (trainable encoder parts) and a README.md model card."""
-    state = network.saved_state(ema.averaged_state(network))
-    unet = {k[len("unet.") :]: v.contiguous() for k, v in state.items() if k.startswith("unet.")}
-    encoders = {
-        k[len("conditioner.") :]: v.contiguous()
-        for k, v in state.items()
-        if k.startswith("conditioner.")
-    }
+    ``encoders.safetensors`` (trainable encoder parts; ``refiner_encoders`` for the refiner)
+    and a README.md model card."""
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file(unet, str(tmp / f"{stage}.safetensors"))
-    save_file(encoders, str(tmp / "encoders.safetensors"))
+    save_network(
+        tmp, network, f"{stage}.safetensors", encoder_file(stage), ema.averaged_state(network)
+    )
     save_config(cfg, tmp / "config.yaml")
     (tmp / "README.md").write_text(model_card(cfg, stage, step, run_dir))
     shutil.rmtree(out_dir, ignore_errors=True)

@@ -7,6 +7,7 @@ derives from (seed, step, rank), so a resumed run continues exactly as if never 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shlex
@@ -24,7 +25,7 @@ from tia2v.data.vat import VATDataset, collate
 from tia2v.diffusion.losses import training_losses
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError, TrainingError
-from tia2v.models.network import TIA2VNetwork
+from tia2v.models.network import TIA2VNetwork, stage_model
 from tia2v.models.unet import MODALITIES, load_content_weights
 from tia2v.training.checkpoint import (
     find_checkpoint,
@@ -126,7 +127,9 @@ def train(
     diffusion = Diffusion.from_config(cfg.diffusion)
 
     # -- Data ----------------------------------------------------------------------------------
-    dataset = VATDataset(cfg.data, "train", cache=find_cache(cfg.data.root, cfg))
+    data_cfg = dataclasses.replace(cfg.data, image_size=stage_model(cfg, stage)[1])
+    data_view = dataclasses.replace(cfg, data=data_cfg)  # the refiner reads frames at its size
+    dataset = VATDataset(data_cfg, "train", cache=find_cache(cfg.data.root, data_view))
     batches = StepBatches(len(dataset), tc.batch_size * tc.grad_accum, tc.seed, rank, world, step)
     loader = iter(
         DataLoader(
@@ -134,7 +137,9 @@ def train(
         )
     )
     drop = {"text": tc.drop_text, "image": tc.drop_image, "audio": tc.drop_audio}
-    modalities = [m for m in MODALITIES if m != "audio" or stage == "motion"]
+    modalities = {"content": ["text", "image"], "motion": list(MODALITIES), "refiner": ["text"]}[
+        stage
+    ]
 
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -195,7 +200,7 @@ def train(
                 )
                 noise = torch.randn(x0.shape, generator=generator).to(x0.device)
                 known = None
-                if cfg.model.first_frame == "clean":  # the image condition includes a clean frame 0
+                if "image" in keep and cfg.model.first_frame == "clean":  # image includes frame 0
                     known = torch.zeros(size, x0.shape[2], dtype=torch.bool, device=x0.device)
                     known[:, 0] = keep["image"]
                 with accelerator.accumulate(model):

@@ -1,0 +1,73 @@
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from tests.training.conftest import motion_model, tiny_cfg, tiny_toy  # noqa: F401 - fixtures
+from tia2v import TIA2VPipeline
+from tia2v.errors import InputError
+from tia2v.models.network import TIA2VNetwork
+from tia2v.training.loop import train
+
+
+@pytest.fixture(scope="module")
+def refined_model(motion_model, tiny_toy, tmp_path_factory):  # noqa: F811
+    runs = tmp_path_factory.mktemp("refiner")
+    train(tiny_cfg(tiny_toy, runs / "r", "train.max_steps=2"), "refiner", progress=False)
+    exported = runs / "r" / "model"
+    assert {p.name for p in exported.iterdir()} >= {
+        "refiner.safetensors",
+        "refiner_encoders.safetensors",
+    }
+    folder = runs / "combined"
+    shutil.copytree(motion_model, folder)
+    for name in ("refiner.safetensors", "refiner_encoders.safetensors"):
+        shutil.copy(exported / name, folder / name)
+    return folder
+
+
+def test_refiner_is_text_only_with_temporal_layers(tiny_toy):  # noqa: F811
+    network = TIA2VNetwork(tiny_cfg(tiny_toy, "unused"), "refiner")
+    names = [n for n, _ in network.named_parameters()]
+    assert any("temporal_attn" in n for n in names) and any("temporal_conv" in n for n in names)
+    assert not any("audio" in n for n in names) and not hasattr(network.conditioner, "image")
+
+
+def test_refine_doubles_the_resolution(refined_model):
+    pipe = TIA2VPipeline.from_pretrained(refined_model)
+    out = pipe(
+        text="a red circle",
+        image=np.zeros((16, 16, 3), np.uint8),
+        num_inference_steps=2,
+        refine=True,
+    )
+    assert out.frames.shape == (4, 32, 32, 3)
+    assert out.settings["refine"] and out.settings["strength"] == pytest.approx(0.375)
+    again = TIA2VPipeline.from_pretrained(refined_model)
+    kwargs = {"text": "a red circle", "num_inference_steps": 2, "refine": True, "seed": 3}
+    assert np.array_equal(pipe(**kwargs).frames, again(**kwargs).frames)
+
+
+def test_strength_zero_returns_the_input(refined_model):
+    pipe = TIA2VPipeline.from_pretrained(refined_model)
+    frames = np.random.default_rng(0).integers(0, 255, (4, 16, 16, 3), dtype=np.uint8)
+    out = pipe.refine(frames, "a circle", strength=0.0)
+    up = torch.nn.functional.interpolate(
+        torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1,
+        scale_factor=2,
+        mode="bilinear",
+    )
+    expected = ((up.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(out, expected)
+    assert not np.array_equal(pipe.refine(frames, "a circle", strength=0.5), expected)
+
+
+def test_bad_strengths_and_missing_refiner(refined_model, motion_model):  # noqa: F811
+    pipe = TIA2VPipeline.from_pretrained(refined_model)
+    frames = np.zeros((4, 16, 16, 3), np.uint8)
+    for strength in (-0.1, 1.5):
+        with pytest.raises(InputError, match="strength must be in"):
+            pipe.refine(frames, "x", strength=strength)
+    with pytest.raises(InputError, match="no refiner"):
+        TIA2VPipeline.from_pretrained(motion_model)(text="x", refine=True)
