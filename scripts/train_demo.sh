@@ -3,7 +3,7 @@
 # content stage, then the motion stage, then export. Safe to rerun: every stage resumes from
 # its last checkpoint and a finished stage is skipped.
 #
-#   bash scripts/train_demo.sh                 # CONTENT_STEPS=1500 MOTION_STEPS=20000 by default
+#   bash scripts/train_demo.sh     # CONTENT_STEPS=1500 MOTION_STEPS=20000 REFINER_STEPS=4000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TIA2V=${TIA2V:-.venv/bin/tia2v}
@@ -11,6 +11,7 @@ DATA=${DATA:-data/toy-demo}
 RUNS=${RUNS:-runs}
 CONTENT_STEPS=${CONTENT_STEPS:-1500}
 MOTION_STEPS=${MOTION_STEPS:-20000}
+REFINER_STEPS=${REFINER_STEPS:-4000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 if [ ! -f "$DATA/train/meta/train_01999.json" ]; then
@@ -31,7 +32,9 @@ stage() {
 }
 stage content "$RUNS/demo-content" "$CONTENT_STEPS"
 stage motion "$RUNS/demo-motion" "$MOTION_STEPS" --set train.init_from="$RUNS/demo-content"
+stage refiner "$RUNS/demo-refiner" "$REFINER_STEPS" --set train.batch_size=1
 mkdir -p checkpoints
 rm -rf checkpoints/demo
 cp -r "$RUNS/demo-motion/model" checkpoints/demo
+cp "$RUNS/demo-refiner/model/refiner.safetensors" "$RUNS/demo-refiner/model/refiner_encoders.safetensors" checkpoints/demo/
 echo "exported checkpoints/demo"
