@@ -71,3 +71,18 @@ def test_bad_strengths_and_missing_refiner(refined_model, motion_model):  # noqa
             pipe.refine(frames, "x", strength=strength)
     with pytest.raises(InputError, match="no refiner"):
         TIA2VPipeline.from_pretrained(motion_model)(text="x", refine=True)
+
+
+def test_sample_with_refine_writes_pairs_at_the_refined_size(refined_model, tiny_toy, tmp_path):  # noqa: F811
+    from tia2v.io import read_video
+    from tia2v.sampling.dataset import sample_dataset
+
+    assert (
+        sample_dataset(
+            refined_model, tiny_toy, tmp_path, num=1, steps=2, refine=True, progress=False
+        )
+        == 1
+    )
+    real, fake = (read_video(tmp_path / kind / "test_00000.mp4") for kind in ("real", "fake"))
+    assert real.frames.shape == fake.frames.shape == (4, 32, 32, 3)
+    assert fake.audio is not None

@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--split", default="test")
     sample.add_argument("--num", type=int, help="number of clips (default: all)")
     sample.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    sample.add_argument("--refine", action="store_true", help="SHR refiner: 2x resolution")
     _add_sampling_args(sample)
 
     from tia2v.metrics.evaluate import ALL_METRICS
@@ -234,6 +235,7 @@ def _sample(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         guidance=_guidance(args),
         seed=args.seed,
+        refine=args.refine,
         progress=not args.quiet,
     )
     print(f"wrote {written} real/fake pairs to {args.output}")

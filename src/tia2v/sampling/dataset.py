@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -26,10 +27,13 @@ def sample_dataset(
     sampler: str | None = None,
     guidance: dict[str, float] | None = None,
     seed: int = 0,
+    refine: bool = False,
     progress: bool = True,
 ) -> int:
     """Writes ``real/``, ``fake/`` (mp4 with audio), ``audio/`` (wav), ``txt/`` and, for
-    toy-VAT, ``meta/``, one file each per clip, named by clip id. Returns the clip count."""
+    toy-VAT, ``meta/``, one file each per clip, named by clip id. With ``refine`` the fakes go
+    through the SHR refiner and the reals are read at the refined resolution. Returns the
+    clip count."""
     from tqdm import tqdm
 
     from tia2v.pipeline import TIA2VPipeline
@@ -37,6 +41,10 @@ def sample_dataset(
     pipe = TIA2VPipeline.from_pretrained(model)
     cfg = pipe.cfg
     ds = VATDataset(cfg.data, split, root=data)
+    scale = cfg.refiner.scale if refine else 1
+    reals = VATDataset(
+        dataclasses.replace(cfg.data, image_size=cfg.data.image_size * scale), split, root=data
+    )
     out = Path(out_dir)
     count = len(ds) if num is None else min(num, len(ds))
     for index in tqdm(range(count), desc="sample", unit="clip", disable=not progress):
@@ -59,14 +67,14 @@ def sample_dataset(
             seed=seed + index,
             num_frames=frames,
             fps=item["fps"],
+            refine=refine,
         )
         result.save(out / "fake" / f"{clip.id}.mp4")
+        real = (
+            reals[index]["video"] if refine else item["video"]
+        )  # the same crop, at the output size
         write_video(
-            out / "real" / f"{clip.id}.mp4",
-            _to_uint8(item["video"]),
-            item["fps"],
-            result.audio,
-            rate,
+            out / "real" / f"{clip.id}.mp4", _to_uint8(real), item["fps"], result.audio, rate
         )
         write_audio(out / "audio" / f"{clip.id}.wav", result.audio, rate)
         (out / "txt").mkdir(parents=True, exist_ok=True)
