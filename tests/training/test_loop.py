@@ -80,7 +80,7 @@ def test_content_then_motion_then_generate_from_the_cli(tiny_toy, tmp_path):
     assert (
         sidecar["seed"] == 0
         and sidecar["sampler"] == "dpm++"
-        and sidecar["first_frame_replacement"]
+        and sidecar["first_frame_lock"]
     )
 
 
