@@ -198,3 +198,11 @@ def test_killed_mid_save_leaves_the_previous_checkpoint(tiny_toy, tmp_path, monk
     folder = find_checkpoint(tmp_path / "k")
     assert folder.name == "step_00000002"
     assert load_checkpoint(folder)["state"]["step"] == 2
+
+
+def test_sample_videos_every_n_steps(tiny_toy, tmp_path):
+    cfg = tiny_cfg(tiny_toy, tmp_path / "s", "train.max_steps=2", "train.sample_every=2", "sample.steps=2")
+    train(cfg, "content", progress=False)
+    video = read_video(tmp_path / "s" / "samples" / "step_00000002.mp4")
+    assert video.frames.shape == (4, 16, 16, 3)
+    assert json.loads((tmp_path / "s" / "samples" / "step_00000002.json").read_text())["steps"] == 2

@@ -79,6 +79,33 @@ def _init_from(network: TIA2VNetwork, source: str) -> None:
     logger.info("initialised from %s: %s", source, report)
 
 
+def sample_video(
+    network: TIA2VNetwork, ema: EMA, cfg: ExperimentConfig, dataset: VATDataset, path: Path
+) -> None:
+    """A progress video from the EMA weights, with the first training clip's conditions."""
+    if network.stage == "refiner":
+        return  # the refiner only re-renders; it has no video of its own to show
+    from tia2v.io import load_audio
+    from tia2v.pipeline import TIA2VPipeline
+
+    trained = {k: v.detach().clone() for k, v in network.state_dict().items()}
+    network.load_state_dict(ema.averaged_state(network))
+    try:
+        item, clip = dataset[0], dataset.clips[0]
+        audio = load_audio(clip.audio, cfg.data.audio_rate) if network.stage == "motion" else None
+        pipe = TIA2VPipeline(cfg, network, f"training step {path.stem}")
+        out = pipe(
+            text=item["caption"],
+            image=item["first_frame"],
+            audio=audio,
+            audio_rate=cfg.data.audio_rate,
+        )
+        out.save(path)
+    finally:
+        network.load_state_dict(trained)
+        network.train()
+
+
 def train(
     cfg: ExperimentConfig, stage: str, resume: str | None = None, progress: bool = True
 ) -> Path:
@@ -248,6 +275,10 @@ def train(
                 bar.set_postfix(loss=f"{terms['loss']:.4f}")
             if step % tc.save_every == 0 or step == tc.max_steps:
                 last_saved = save()
+            if tc.sample_every and step % tc.sample_every == 0 and accelerator.is_main_process:
+                sample_video(
+                    network, ema, cfg, dataset, run_dir / "samples" / f"step_{step:08d}.mp4"
+                )
     except KeyboardInterrupt:
         logger.warning("interrupted at step %d: writing a checkpoint first", step)
         save()
