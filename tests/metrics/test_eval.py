@@ -216,3 +216,44 @@ def test_toy_metrics_from_meta(tmp_path):
     assert metrics["color_acc"] == metrics["shape_acc"] == metrics["direction_acc"] == 1.0
     assert metrics["pulse_f1"] == 1.0 and metrics["first_frame_psnr"] == 100.0
     assert json.dumps(report)  # serialisable
+
+
+def test_clap_audio_text_score(folders, tmp_path):
+    from transformers import AutoTokenizer, ClapConfig, ClapFeatureExtractor, ClapModel
+
+    from tia2v.encoders.text import minilm_path
+
+    torch.manual_seed(0)
+    config = ClapConfig(
+        text_config={
+            "vocab_size": 30522,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 80,
+        },
+        audio_config={
+            "patch_embeds_hidden_size": 16,
+            "hidden_size": 32,
+            "depths": [1, 1],
+            "num_attention_heads": [2, 2],
+            "window_size": 4,
+            "num_mel_bins": 64,
+            "spec_size": 256,
+            "patch_size": 8,
+            "patch_stride": 8,
+            "enable_fusion": False,
+        },
+        projection_dim=16,
+    )
+    folder = tmp_path / "clap"
+    ClapModel(config).save_pretrained(folder)
+    ClapFeatureExtractor().save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(folder)
+    metrics = evaluate(*folders, ["clap_audio_text"], Networks(clap=str(folder)), progress=False)[
+        "metrics"
+    ]
+    assert (
+        isinstance(metrics["clap_audio_text"], float) and -100 <= metrics["clap_audio_text"] <= 100
+    )

@@ -77,11 +77,7 @@ def test_content_then_motion_then_generate_from_the_cli(tiny_toy, tmp_path):
     video = read_video(tmp_path / "g.mp4")
     assert video.audio.shape == (1, 8000)
     sidecar = json.loads((tmp_path / "g.json").read_text())
-    assert (
-        sidecar["seed"] == 0
-        and sidecar["sampler"] == "dpm++"
-        and sidecar["first_frame_lock"]
-    )
+    assert sidecar["seed"] == 0 and sidecar["sampler"] == "dpm++" and sidecar["first_frame_lock"]
 
 
 def test_exact_resume(tiny_toy, tmp_path):
@@ -201,7 +197,9 @@ def test_killed_mid_save_leaves_the_previous_checkpoint(tiny_toy, tmp_path, monk
 
 
 def test_sample_videos_every_n_steps(tiny_toy, tmp_path):
-    cfg = tiny_cfg(tiny_toy, tmp_path / "s", "train.max_steps=2", "train.sample_every=2", "sample.steps=2")
+    cfg = tiny_cfg(
+        tiny_toy, tmp_path / "s", "train.max_steps=2", "train.sample_every=2", "sample.steps=2"
+    )
     train(cfg, "content", progress=False)
     video = read_video(tmp_path / "s" / "samples" / "step_00000002.mp4")
     assert video.frames.shape == (4, 16, 16, 3)
