@@ -3,13 +3,13 @@
 # content stage, then the motion stage, then export. Safe to rerun: every stage resumes from
 # its last checkpoint and a finished stage is skipped.
 #
-#   bash scripts/train_demo.sh     # CONTENT_STEPS=1500 MOTION_STEPS=20000 REFINER_STEPS=4000
+#   bash scripts/train_demo.sh     # CONTENT_STEPS=3000 MOTION_STEPS=20000 REFINER_STEPS=4000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TIA2V=${TIA2V:-.venv/bin/tia2v}
 DATA=${DATA:-data/toy-demo}
 RUNS=${RUNS:-runs}
-CONTENT_STEPS=${CONTENT_STEPS:-1500}
+CONTENT_STEPS=${CONTENT_STEPS:-3000}
 MOTION_STEPS=${MOTION_STEPS:-20000}
 REFINER_STEPS=${REFINER_STEPS:-4000}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}

@@ -35,7 +35,9 @@ class ModelConfig:
     ``first_frame``: "noised" (the paper: frame 0 is noised like the others in training and put
     back noised to the current level when sampling) or "clean" (frame 0 is given clean to the
     network whenever the image condition is on, in training and sampling, and excluded from
-    the loss; without the image it is noised like the others).
+    the loss; without the image it is noised like the others). ``first_frame_channels``: every
+    frame also gets the clean first frame as extra input channels (a direct, pixel-aligned
+    path for copying appearance; a deliberate change from the paper, method §9.10).
     """
 
     in_channels: int = 3
@@ -54,6 +56,7 @@ class ModelConfig:
     gradient_checkpointing: bool = False
     channels_last: bool = False
     first_frame: str = "noised"
+    first_frame_channels: bool = False
 
 
 @dataclass(frozen=True)

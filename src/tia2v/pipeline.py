@@ -306,7 +306,7 @@ class TIA2VPipeline:
         if text_cond is not None:
             cond.text, cond.text_mask = text_cond.tokens, text_cond.mask
         if first is not None:
-            cond.image = conditioner.encode_image(first)
+            cond.image, cond.first_frame = conditioner.encode_image(first), first
         if samples is not None and self.network.stage == "motion":
             times = (start + np.arange(num_frames)) / fps
             windows = frame_windows(samples, cfg.data.audio_rate, times, cfg.data.audio_window)

@@ -144,3 +144,21 @@ def test_paper_parameter_counts():
     # One temporal transformer per site (shared self-attention and FF, separate audio and
     # text cross-attention) instead of the original's two full ones: 6 x 667,008 fewer.
     assert motion == 33_105_478 - 6 * 667_008 + (content - 16_317_766) + 768  # + null_audio
+
+
+def test_first_frame_channels_are_part_of_the_image_condition():
+    import dataclasses
+
+    model = build_model(dataclasses.replace(CFG, first_frame_channels=True), 16, "motion").eval()
+    randomize_zero_layers(model)
+    x, t = torch.randn(2, 3, 2, 16, 16), torch.tensor([5.0, 5.0])
+    cond = conditions(2, 2)
+    frame = torch.rand(2, 3, 16, 16) * 2 - 1
+    with_frame = Conditions(cond.text, cond.text_mask, cond.image, cond.audio, first_frame=frame)
+    other = Conditions(cond.text, cond.text_mask, cond.image, cond.audio, first_frame=-frame)
+    with torch.no_grad():
+        a, b = model(x, t, with_frame), model(x, t, other)
+        assert not torch.allclose(a, b)  # the frame's pixels reach the output
+        dropped = model(x, t, with_frame, keep={"image": torch.tensor([False, True])})
+        absent = model(x, t, Conditions(cond.text, cond.text_mask, None, cond.audio))
+    assert torch.allclose(dropped[0], absent[0], atol=1e-5) and torch.allclose(dropped[1], a[1], atol=1e-5)

@@ -62,6 +62,7 @@ def guided_model_fn(
             text_mask=_repeat(cond.text_mask, copies),
             image=_repeat(cond.image, copies),
             audio=_repeat(cond.audio, copies),
+            first_frame=_repeat(cond.first_frame, copies),
         )
         if without_image is None or "image" not in chain:
             x_in = x.repeat(copies, *([1] * (x.dim() - 1)))

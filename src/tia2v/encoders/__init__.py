@@ -151,7 +151,10 @@ class Conditioner(nn.Module):
                 audio = self.audio_proj(batch["audio_tokens"])
             else:
                 audio = self.encode_audio(batch["audio"])
-        return Conditions(text=text.tokens, text_mask=text.mask, image=image, audio=audio)
+        first_frame = batch["first_frame"] if image is not None else None
+        return Conditions(
+            text=text.tokens, text_mask=text.mask, image=image, audio=audio, first_frame=first_frame
+        )
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Parameters that are trained and saved with the model (not the frozen encoders)."""

@@ -40,12 +40,16 @@ class Conditions:
         text: (B, Lt, D) text tokens; text_mask: (B, Lt) bool, True for real tokens.
         image: (B, Li, D) first-frame tokens.
         audio: (B, F, La, D) audio tokens, La per frame.
+        first_frame: (B, C, H, W) the clean first frame in [−1, 1], for models that also
+            take it as input channels (``model.first_frame_channels``); part of the image
+            condition (dropped with it).
     """
 
     text: torch.Tensor | None = None
     text_mask: torch.Tensor | None = None
     image: torch.Tensor | None = None
     audio: torch.Tensor | None = None
+    first_frame: torch.Tensor | None = None
 
 
 class UNetBlock(nn.Module):
@@ -118,7 +122,10 @@ class UNet(nn.Module):
                 resample=resample,
             )
 
-        self.conv_in = nn.Conv2d(cfg.in_channels, mc, 3, padding=1)
+        # With first_frame_channels every frame also sees the clean first frame and a channel
+        # saying whether it is given (zeros and 0 when the image condition is off).
+        extra = cfg.in_channels + 1 if cfg.first_frame_channels else 0
+        self.conv_in = nn.Conv2d(cfg.in_channels + extra, mc, 3, padding=1)
         self.input_blocks, skips, ch, size = nn.ModuleList(), [mc], mc, image_size
         for level, mult in enumerate(cfg.channel_mult):
             for _ in range(cfg.num_res_blocks):
@@ -228,7 +235,11 @@ class UNet(nn.Module):
         emb = self.time_embed(timestep_embedding(timesteps, self.cfg.model_channels))  # (B, E)
         emb = repeat_per_frame(emb, num_frames)  # (B*F, E)
 
-        frames = frames_to_batch(x)  # (B*F, C, H, W)
+        if self.cfg.first_frame_channels:
+            x = torch.cat(
+                [x, self.first_frame_planes(cond, keep, x)], dim=1
+            )  # (B, 2C+1, F, H, W)
+        frames = frames_to_batch(x)  # (B*F, C', H, W)
         if self.cfg.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last)
         h = self.conv_in(frames)  # (B*F, mc, H, W)
@@ -241,6 +252,21 @@ class UNet(nn.Module):
         for module in self.output_blocks:
             h = self._run(module, torch.cat([h, skips.pop()], dim=1), emb, frame_args)
         return batch_to_frames(self.out(h), num_frames)  # (B, C_out, F, H, W)
+
+    def first_frame_planes(
+        self, cond: Conditions, keep: dict | None, x: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, C+1, F, H, W): the clean first frame on every frame, and a given/not-given plane."""
+        batch, channels, num_frames, height, width = x.shape
+        given = torch.zeros(batch, dtype=x.dtype, device=x.device)
+        image = torch.zeros(batch, channels, height, width, dtype=x.dtype, device=x.device)
+        if cond.first_frame is not None:
+            given = torch.ones_like(given)
+            if keep is not None and "image" in keep:
+                given = keep["image"].to(x.dtype)
+            image = cond.first_frame.to(x.dtype) * given.view(-1, 1, 1, 1)
+        planes = torch.cat([image, given.view(-1, 1, 1, 1).expand(-1, 1, height, width)], dim=1)
+        return planes[:, :, None].expand(-1, -1, num_frames, -1, -1)
 
     def _run(
         self, module: UNetBlock, h: torch.Tensor, emb: torch.Tensor, frame_args: tuple
