@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--refine", action="store_true", help="SHR refiner: 2x resolution")
     _add_sampling_args(sample)
 
-    from tia2v.metrics.evaluate import ALL_METRICS
+    from tia2v.metrics import ALL_METRICS, I3D_HINT, INCEPTION_HINT
 
     evaluate = add(
         "eval", "Score generated videos against real ones (the paper's metrics).", EVAL_EXAMPLE
@@ -156,20 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, type=Path, help="report .json (a .md is written beside it)"
     )
     evaluate.add_argument("--plot", type=Path, help="folder for PNG charts")
-    evaluate.add_argument("--i3d", help=f"FVD network: {_hint('I3D_HINT')}")
-    evaluate.add_argument("--inception", help=f"FID network: {_hint('INCEPTION_HINT')}")
+    evaluate.add_argument("--i3d", help=f"FVD network: {I3D_HINT}")
+    evaluate.add_argument("--inception", help=f"FID network: {INCEPTION_HINT}")
     evaluate.add_argument(
         "--fd-net", help="any TorchScript image network: reported as fd_<file name>"
     )
     evaluate.add_argument("--clip", help="CLIP folder or Hugging Face id (CLIP-text, consistency)")
     evaluate.add_argument("--clap", help="CLAP folder or Hugging Face id (audio-text score)")
     return parser
-
-
-def _hint(name: str) -> str:
-    from tia2v.metrics import frechet
-
-    return getattr(frechet, name)
 
 
 def _eval(args: argparse.Namespace) -> int:

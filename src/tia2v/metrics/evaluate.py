@@ -17,24 +17,11 @@ import numpy as np
 
 from tia2v.errors import InputError
 from tia2v.io import load_audio, read_video
-from tia2v.metrics import av_align, frechet, paired, toy
+from tia2v.metrics import ALL_METRICS, I3D_HINT, INCEPTION_HINT, av_align, frechet, paired, toy
 
 logger = logging.getLogger(__name__)
 
 PSNR_CAP = 100.0  # dB: identical frames would give infinity, which no mean or JSON can hold
-ALL_METRICS = (
-    "psnr",
-    "ssim",
-    "av_align",
-    "toy",
-    "fvd",
-    "fid",
-    "fd",
-    "clip_text",
-    "first_frame",
-    "temporal",
-    "clap_audio_text",
-)
 
 
 @dataclass
@@ -49,8 +36,8 @@ class Networks:
 
 
 NOT_COMPUTED = {
-    "fvd": f"not computed: give --i3d {frechet.I3D_HINT}",
-    "fid": f"not computed: give --inception {frechet.INCEPTION_HINT}",
+    "fvd": f"not computed: give --i3d {I3D_HINT}",
+    "fid": f"not computed: give --inception {INCEPTION_HINT}",
     "fd": "not computed: give --fd-net <TorchScript image feature network>",
     "clip_text": "not computed: give --clip <CLIP folder or id, e.g. openai/clip-vit-base-patch32>",
     "first_frame": "not computed: give --clip <CLIP folder or id>",
@@ -103,10 +90,8 @@ def evaluate(
             f"unknown metrics {sorted(unknown)} (choose from {', '.join(ALL_METRICS)})"
         )
     ids, skipped = pair_videos(real, fake)
-    i3d = frechet.load_network(nets.i3d, frechet.I3D_HINT) if "fvd" in metrics else None
-    inception = (
-        frechet.load_network(nets.inception, frechet.INCEPTION_HINT) if "fid" in metrics else None
-    )
+    i3d = frechet.load_network(nets.i3d, I3D_HINT) if "fvd" in metrics else None
+    inception = frechet.load_network(nets.inception, INCEPTION_HINT) if "fid" in metrics else None
     fd_net = (
         frechet.load_network(nets.fd_net, "a TorchScript image network")
         if "fd" in metrics

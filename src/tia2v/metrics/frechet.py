@@ -22,9 +22,6 @@ import torch.nn.functional as F
 
 from tia2v.errors import InputError
 
-I3D_HINT = "i3d_torchscript.pt (the I3D file of StyleGAN-V's FVD code)"
-INCEPTION_HINT = "inception-2015-12-05.pt (the Inception file of StyleGAN2-ADA's FID code)"
-
 
 def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
     values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)

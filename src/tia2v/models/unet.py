@@ -236,9 +236,7 @@ class UNet(nn.Module):
         emb = repeat_per_frame(emb, num_frames)  # (B*F, E)
 
         if self.cfg.first_frame_channels:
-            x = torch.cat(
-                [x, self.first_frame_planes(cond, keep, x)], dim=1
-            )  # (B, 2C+1, F, H, W)
+            x = torch.cat([x, self.first_frame_planes(cond, keep, x)], dim=1)  # (B, 2C+1, F, H, W)
         frames = frames_to_batch(x)  # (B*F, C', H, W)
         if self.cfg.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last)
