@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from tia2v.data.synth import synthesize
+from tia2v.data.vat import to_uint8_frames
 from tia2v.inputs import load_image
 from tia2v.io import load_audio
 from tia2v.metrics import toy
@@ -88,7 +89,7 @@ def run(pipe, requests, use, sampler="dpm++", steps=None, shuffle=False) -> dict
         reference = None
         if use_image:
             image = load_image(request["image"], size)[0]
-            reference = ((image + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+            reference = to_uint8_frames(image[:, None])[0]
         rows.append(score(out.frames, request, reference))
     summary = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
     summary["seconds_per_video"] = float(np.median(seconds))

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 import tia2v
 from tia2v.config import ExperimentConfig, load_config, save_config
-from tia2v.data.vat import frame_windows
+from tia2v.data.vat import frame_windows, to_uint8_frames
 from tia2v.diffusion.guidance import guided_model_fn
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError
@@ -338,14 +338,7 @@ class TIA2VPipeline:
             without_image,
         )
         x = self._sample(model_fn, noise, sampler, steps, known, generator, progress)
-        return (
-            ((x[0].clamp(-1, 1) + 1) * 127.5)
-            .round()
-            .to(torch.uint8)
-            .permute(1, 2, 3, 0)
-            .cpu()
-            .numpy()
-        )
+        return to_uint8_frames(x[0])
 
     @torch.no_grad()
     def refine(
@@ -404,14 +397,7 @@ class TIA2VPipeline:
             noise = torch.randn(up.shape, generator=generator).to(device)
             x = self.diffusion.q_sample(up, torch.full((1,), t_start, device=device), noise)
             up = sample_dpmpp_2m(model_fn, x, self.diffusion, timesteps, generator=generator)
-        return (
-            ((up[0].clamp(-1, 1) + 1) * 127.5)
-            .round()
-            .to(torch.uint8)
-            .permute(1, 2, 3, 0)
-            .cpu()
-            .numpy()
-        )
+        return to_uint8_frames(up[0])
 
     def _sample(self, model_fn, noise, sampler, steps, known, generator, progress) -> torch.Tensor:
         from tqdm import tqdm

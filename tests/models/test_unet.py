@@ -161,4 +161,6 @@ def test_first_frame_channels_are_part_of_the_image_condition():
         assert not torch.allclose(a, b)  # the frame's pixels reach the output
         dropped = model(x, t, with_frame, keep={"image": torch.tensor([False, True])})
         absent = model(x, t, Conditions(cond.text, cond.text_mask, None, cond.audio))
-    assert torch.allclose(dropped[0], absent[0], atol=1e-5) and torch.allclose(dropped[1], a[1], atol=1e-5)
+    assert torch.allclose(dropped[0], absent[0], atol=1e-5) and torch.allclose(
+        dropped[1], a[1], atol=1e-5
+    )

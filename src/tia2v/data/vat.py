@@ -81,14 +81,14 @@ def read_captions(path: Path) -> list[str]:
     return lines
 
 
-def resize_center_crop(frames: torch.Tensor, size: int) -> torch.Tensor:
+def resize_center_crop(frames: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
     """(F, 3, H, W) float → (F, 3, size, size): shorter side to ``size`` (antialiased), centre crop."""
     height, width = frames.shape[-2:]
     scale = size / min(height, width)
     new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
     if (new_h, new_w) != (height, width):
         frames = F.interpolate(
-            frames, (new_h, new_w), mode="bilinear", antialias=True, align_corners=False
+            frames, (new_h, new_w), mode=mode, antialias=True, align_corners=False
         )
     top, left = (new_h - size) // 2, (new_w - size) // 2
     return frames[..., top : top + size, left : left + size]
@@ -111,6 +111,12 @@ def frame_windows(audio: np.ndarray, rate: int, times: np.ndarray, window: float
     padded = np.pad(audio, (length, length))
     index = starts[:, None] + length + np.arange(length)[None, :]
     return padded[index].astype(np.float32)
+
+
+def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
+    """A public video (3, F, H, W) in [−1, 1] → uint8 frames (F, H, W, 3)."""
+    video = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return video.permute(1, 2, 3, 0).cpu().numpy()
 
 
 def to_model_frames(frames: np.ndarray, size: int) -> torch.Tensor:

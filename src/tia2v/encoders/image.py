@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from tia2v.data.vat import resize_center_crop
 from tia2v.encoders.base import Encoded, FrozenEncoder, load_pretrained
 from tia2v.errors import InputError
 
@@ -16,15 +16,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 def clip_preprocess(images: torch.Tensor, size: int) -> torch.Tensor:
     """(B, 3, H, W) RGB in [−1, 1] → CLIP input: shorter side to ``size`` (bicubic, antialiased),
     centre crop, normalised by CLIP's mean and std. (B, 3, size, size)."""
-    images = (images.float() + 1) / 2
-    height, width = images.shape[-2:]
-    scale = size / min(height, width)
-    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
-    images = F.interpolate(
-        images, (new_h, new_w), mode="bicubic", antialias=True, align_corners=False
-    )
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    images = images[..., top : top + size, left : left + size].clamp(0, 1)
+    images = resize_center_crop((images.float() + 1) / 2, size, mode="bicubic").clamp(0, 1)
     mean = torch.tensor(CLIP_MEAN, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD, device=images.device).view(1, 3, 1, 1)
     return (images - mean) / std

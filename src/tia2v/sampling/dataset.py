@@ -6,15 +6,8 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-import numpy as np
-
-from tia2v.data.vat import VATDataset
+from tia2v.data.vat import VATDataset, to_uint8_frames
 from tia2v.io import load_audio, write_audio, write_video
-
-
-def _to_uint8(video) -> np.ndarray:
-    """(3, F, H, W) in [−1, 1] → uint8 (F, H, W, 3)."""
-    return ((video.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 3, 0).numpy()
 
 
 def sample_dataset(
@@ -74,7 +67,7 @@ def sample_dataset(
             reals[index]["video"] if refine else item["video"]
         )  # the same crop, at the output size
         write_video(
-            out / "real" / f"{clip.id}.mp4", _to_uint8(real), item["fps"], result.audio, rate
+            out / "real" / f"{clip.id}.mp4", to_uint8_frames(real), item["fps"], result.audio, rate
         )
         write_audio(out / "audio" / f"{clip.id}.wav", result.audio, rate)
         (out / "txt").mkdir(parents=True, exist_ok=True)
