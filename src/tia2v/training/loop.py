@@ -25,8 +25,10 @@ from tia2v.data.vat import VATDataset, collate
 from tia2v.diffusion.losses import training_losses
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError, TrainingError
+from tia2v.io import load_audio
 from tia2v.models.network import TIA2VNetwork, stage_model
 from tia2v.models.unet import MODALITIES, load_content_weights
+from tia2v.pipeline import TIA2VPipeline
 from tia2v.training.checkpoint import (
     find_checkpoint,
     load_checkpoint,
@@ -34,6 +36,7 @@ from tia2v.training.checkpoint import (
     save_checkpoint,
 )
 from tia2v.training.ema import EMA
+from tia2v.training.export import export_run
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +88,6 @@ def sample_video(
     """A progress video from the EMA weights, with the first training clip's conditions."""
     if network.stage == "refiner":
         return  # the refiner only re-renders; it has no video of its own to show
-    from tia2v.io import load_audio
-    from tia2v.pipeline import TIA2VPipeline
-
     trained = {k: v.detach().clone() for k, v in network.state_dict().items()}
     network.load_state_dict(ema.averaged_state(network))
     try:
@@ -291,8 +291,6 @@ def train(
     checksum = torch.stack([p.detach().double().sum() for p in parameters]).sum().reshape(1)
     checksums = accelerator.gather(checksum.to(accelerator.device)).cpu().tolist()
     if accelerator.is_main_process:
-        from tia2v.training.export import export_run
-
         sync = {
             "world": world,
             "global_batch": tc.batch_size * tc.grad_accum * world,
