@@ -78,6 +78,3 @@ class TIA2VNetwork(nn.Module):
             parameter.requires_grad_(
                 top in ("audio", "audio_proj") and not isinstance(module, FrozenEncoder)
             )
-
-    def trainable_names(self) -> list[str]:
-        return [n for n, p in self.named_parameters() if p.requires_grad]

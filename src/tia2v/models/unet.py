@@ -29,7 +29,6 @@ from tia2v.models.blocks import (
 from tia2v.models.layout import batch_to_frames, frames_to_batch, repeat_per_frame
 
 MODALITIES = ("text", "image", "audio")
-TEMPORAL_PREFIXES = ("temporal_", "null_audio")
 
 
 @dataclass
