@@ -174,3 +174,22 @@ def test_long_video_follows_the_whole_audio(motion_model, tmp_path):  # noqa: F8
         pipe(text="a circle", audio=audio[:4000], audio_rate=16000, long=True)
     with pytest.raises(InputError, match="long mode follows the audio"):
         pipe(text="a circle", long=True)
+
+
+@pytest.mark.slow
+def test_eight_seconds_of_audio_give_64_frames(motion_model, tmp_path):  # noqa: F811
+    pipe = TIA2VPipeline.from_pretrained(motion_model)
+    audio = np.random.default_rng(1).normal(0, 0.1, 8 * 16000).astype(np.float32)
+    out = pipe(
+        text="a blue square",
+        image=np.zeros((16, 16, 3), np.uint8),
+        audio=audio,
+        audio_rate=16000,
+        num_inference_steps=2,
+        long=True,
+    )
+    out.save(tmp_path / "long.mp4")
+    video = read_video(tmp_path / "long.mp4")
+    assert video.frames.shape[0] == 64 and video.fps == 8.0
+    assert video.audio.shape == (1, 8 * 16000)  # the whole track
+    assert out.settings["long"] and out.settings["num_frames"] == 64
