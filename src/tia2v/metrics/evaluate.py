@@ -130,8 +130,8 @@ def evaluate(
                 row["ssim"] = paired.ssim(a[:n], b[:n])
         text_file = _beside(fake, "txt", f"{clip_id}.txt") or _beside(real, "txt", f"{clip_id}.txt")
         caption = text_file.read_text().splitlines()[0].strip() if text_file else None
+        audio, rate = _audio(fake_video, fake, clip_id)  # one read for AV-Align and CLAP
         if "av_align" in metrics:
-            audio, rate = _audio(fake_video, fake, clip_id)
             if audio is None:
                 skipped.append(
                     f"{fake / clip_id}.mp4: no audio track or audio/{clip_id}.wav: AV-Align skipped"
@@ -146,10 +146,8 @@ def evaluate(
                 row.update(_toy_row(b, a, json.loads(meta_file.read_text())))
         if clip is not None:
             row.update({k: v for k, v in clip.scores(b, caption).items() if k in metrics})
-        if clap is not None and caption:
-            audio, rate = _audio(fake_video, fake, clip_id)
-            if audio is not None:
-                row["clap_audio_text"] = clap.audio_text(audio, rate, caption)
+        if clap is not None and caption and audio is not None:
+            row["clap_audio_text"] = clap.audio_text(audio, rate, caption)
         for name, net, fn in (
             ("fvd", i3d, frechet.i3d_features),
             ("fid", inception, frechet.inception_features),

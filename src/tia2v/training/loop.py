@@ -68,9 +68,9 @@ def _init_from(network: TIA2VNetwork, source: str) -> None:
         unet = load_weights(folder, "content.safetensors")
         encoders = load_weights(folder, "encoders.safetensors")
     else:
-        state = load_weights(find_checkpoint(folder), "ema.safetensors")
-        model = load_weights(find_checkpoint(folder), "model.safetensors")
-        model.update(state)
+        checkpoint = find_checkpoint(folder)
+        model = load_weights(checkpoint, "model.safetensors")
+        model.update(load_weights(checkpoint, "ema.safetensors"))
         unet = {k[5:]: v for k, v in model.items() if k.startswith("unet.")}
         encoders = {k[12:]: v for k, v in model.items() if k.startswith("conditioner.")}
     report = load_content_weights(network.unet, unet)
