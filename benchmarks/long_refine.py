@@ -42,12 +42,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="checkpoints/demo")
+    parser.add_argument("--device", help="default: cuda if available, else cpu")
     parser.add_argument("--requests", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/long_refine.md"))
     args = parser.parse_args()
     torch.set_num_threads(2)
-    pipe = TIA2VPipeline.from_pretrained(args.model)
+    pipe = TIA2VPipeline.from_pretrained(args.model, args.device)
     cfg = pipe.cfg
     size, frames, fps, rate = (
         cfg.data.image_size,

@@ -101,6 +101,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="checkpoints/demo")
+    parser.add_argument("--device", help="default: cuda if available, else cpu")
     parser.add_argument("--requests", type=int, default=48)
     parser.add_argument("--ddpm-requests", type=int, default=8)
     parser.add_argument("--ddpm-steps", type=int, default=1000)
@@ -108,7 +109,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/toy_eval.md"))
     args = parser.parse_args()
     torch.set_num_threads(2)
-    pipe = TIA2VPipeline.from_pretrained(args.model)
+    pipe = TIA2VPipeline.from_pretrained(args.model, args.device)
     cfg = pipe.cfg
     with tempfile.TemporaryDirectory() as tmp:
         synthesize(
@@ -143,6 +144,7 @@ def main() -> None:
     report = {
         "benchmark": "toy_eval",
         "model": args.model,
+        "device": torch.cuda.get_device_name() if pipe.device.type == "cuda" else "cpu",
         "requests": args.requests,
         "seed": args.seed,
         "settings": results,
@@ -164,7 +166,7 @@ def markdown(report: dict) -> str:
         "seconds_per_video",
     ]
     lines = [
-        f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`.",
+        f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`, on {report['device']}.",
         "",
         "| setting | " + " | ".join(keys) + " |",
         "|---" * (len(keys) + 1) + "|",

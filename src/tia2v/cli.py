@@ -63,6 +63,7 @@ def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance-image", type=float)
     parser.add_argument("--guidance-audio", type=float)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -195,7 +196,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.text is None and args.image is None and args.audio is None:
         raise InputError("give at least one of --text, --image, --audio")
     start = time.perf_counter()
-    pipe = TIA2VPipeline.from_pretrained(args.model)
+    pipe = TIA2VPipeline.from_pretrained(args.model, args.device)
     out = pipe(
         text=args.text,
         image=args.image,
@@ -231,6 +232,7 @@ def _sample(args: argparse.Namespace) -> int:
         seed=args.seed,
         refine=args.refine,
         progress=not args.quiet,
+        device=args.device,
     )
     print(f"wrote {written} real/fake pairs to {args.output}")
     return 0

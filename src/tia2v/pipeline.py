@@ -115,8 +115,13 @@ class TIA2VPipeline:
         self.diffusion = Diffusion.from_config(cfg.diffusion)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> TIA2VPipeline:
-        """Loads a model folder (config.yaml, motion/content.safetensors, encoders.safetensors)."""
+    def from_pretrained(
+        cls, path: str | Path, device: str | torch.device | None = None
+    ) -> TIA2VPipeline:
+        """Loads a model folder (config.yaml, motion/content.safetensors, encoders.safetensors)
+        onto ``device`` (default: ``cuda`` when available, else ``cpu``). Noise is drawn on
+        the CPU from the seed, so a seed gives the same starting noise on every device."""
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         folder = Path(path)
         if not folder.is_dir():
             raise InputError(f"{folder}: no such model folder (train one, or use checkpoints/demo)")

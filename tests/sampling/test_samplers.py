@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tia2v.diffusion.schedule import Diffusion, cosine_betas
-from tia2v.sampling.common import KnownFrames, leading_timesteps, linspace_timesteps
+from tia2v.sampling.common import KnownFrames, leading_timesteps, linspace_timesteps, randn_like
 from tia2v.sampling.ddpm import sample_ddpm
 from tia2v.sampling.solvers import sample_ddim, sample_dpmpp_2m, sample_unipc
 
@@ -155,3 +155,25 @@ def test_clean_first_frame_is_seen_at_every_step(name):
     )
     assert all(torch.equal(frame, video[:, :, 0]) for frame in inputs)
     assert torch.equal(x[:, :, 0], video[:, :, 0])
+
+
+def test_noise_comes_from_the_generator_in_the_tensors_dtype():
+    x = torch.zeros(2, 3, 4, dtype=torch.float64)
+    noise = randn_like(x, torch.Generator().manual_seed(7))
+    expected = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    assert noise.dtype == torch.float64 and noise.device == x.device
+    assert torch.equal(noise, expected)
+
+
+def test_ancestral_steps_draw_their_noise_from_the_generator():
+    diffusion = Diffusion(cosine_betas(50))
+    noise = torch.randn(1, 2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+
+    def model_fn(x, t):
+        return torch.zeros_like(x)
+
+    runs = [
+        sample_ddpm(model_fn, noise, diffusion, 5, generator=torch.Generator().manual_seed(s))
+        for s in (1, 1, 2)
+    ]
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])

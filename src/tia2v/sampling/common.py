@@ -85,12 +85,19 @@ class KnownFrames:
         """x with the known frames noised to level t (exact at t = FINAL)."""
         known = self.video
         if t != FINAL and not self.clean:
-            noise = torch.randn(
-                known.shape, generator=generator, device=known.device, dtype=known.dtype
-            )
+            noise = randn_like(known, generator)
             known = diffusion.q_sample(known, torch.full((x.shape[0],), t, device=x.device), noise)
         mask = append_dims(self.frames.to(x.device), 3).view(1, 1, -1, 1, 1)
         return torch.where(mask, known.to(x.dtype), x)
+
+
+def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal noise shaped like x, drawn on the generator's device and moved to x's.
+
+    A CPU generator therefore gives the same noise whether the model runs on CPU or GPU.
+    """
+    device = x.device if generator is None else generator.device
+    return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
 
 def make_batch_t(x: torch.Tensor, t: int) -> torch.Tensor:

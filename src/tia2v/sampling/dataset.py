@@ -22,16 +22,17 @@ def sample_dataset(
     seed: int = 0,
     refine: bool = False,
     progress: bool = True,
+    device: str | None = None,
 ) -> int:
     """Writes ``real/``, ``fake/`` (mp4 with audio), ``audio/`` (wav), ``txt/`` and, for
     toy-VAT, ``meta/``, one file each per clip, named by clip id. With ``refine`` the fakes go
     through the SHR refiner and the reals are read at the refined resolution. Returns the
-    clip count."""
+    clip count. ``device``: as in ``TIA2VPipeline.from_pretrained``."""
     from tqdm import tqdm
 
     from tia2v.pipeline import TIA2VPipeline
 
-    pipe = TIA2VPipeline.from_pretrained(model)
+    pipe = TIA2VPipeline.from_pretrained(model, device)
     cfg = pipe.cfg
     ds = VATDataset(cfg.data, split, root=data)
     scale = cfg.refiner.scale if refine else 1

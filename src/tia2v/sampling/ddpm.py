@@ -16,6 +16,7 @@ from tia2v.sampling.common import (
     ModelFn,
     even_timesteps,
     make_batch_t,
+    randn_like,
     start,
 )
 
@@ -53,7 +54,7 @@ def sample_ddpm(
         output = model_fn(x, make_batch_t(x, int(spaced.timestep_map[index])))
         mean, log_variance, x0 = spaced.p_mean_variance(output, x, t_index, clip)
         if index > 0:
-            z = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            z = randn_like(x, generator)
             x = mean + torch.exp(0.5 * log_variance) * z
         else:
             x = mean

@@ -23,6 +23,7 @@ from tia2v.sampling.common import (
     alpha_sigma,
     log_snr,
     make_batch_t,
+    randn_like,
     start,
 )
 
@@ -63,9 +64,7 @@ def sample_ddim(
         noise_level = eta * math.sqrt(max((1 - ac_s) / (1 - ac_t) * (1 - ac_t / ac_s), 0.0))
         x = alpha_s * x0 + math.sqrt(max(sigma_s**2 - noise_level**2, 0.0)) * eps
         if noise_level > 0:
-            x = x + noise_level * torch.randn(
-                x.shape, generator=generator, device=x.device, dtype=x.dtype
-            )
+            x = x + noise_level * randn_like(x, generator)
         x = _finish(x, step, len(timesteps), x0, diffusion, s, known, callback, generator)
     return x
 

@@ -19,6 +19,11 @@ class EMA:
             n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad
         }
 
+    def to(self, device: torch.device) -> EMA:
+        """Moves the shadow copies beside the trained weights (e.g. to the GPU)."""
+        self.shadow = {n: v.to(device) for n, v in self.shadow.items()}
+        return self
+
     def rate(self, step: int) -> float:
         if step < self.warmup:
             return 0.0

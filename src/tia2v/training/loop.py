@@ -151,6 +151,7 @@ def train(
         scheduler.load_state_dict(checkpoint["scheduler"])
         step = checkpoint["state"]["step"]
     model, optimizer = accelerator.prepare(network, optimizer)
+    ema.to(accelerator.device)
     diffusion = Diffusion.from_config(cfg.diffusion)
 
     # -- Data ----------------------------------------------------------------------------------
