@@ -1,4 +1,5 @@
 import json
+import signal
 import subprocess
 import sys
 
@@ -16,6 +17,7 @@ from tia2v.training import checkpoint as checkpoint_module
 from tia2v.training import loop as loop_module
 from tia2v.training.checkpoint import find_checkpoint, load_checkpoint
 from tia2v.training.loop import train
+from tia2v.training.signals import Stopped
 
 
 def tia2v(*args):
@@ -204,3 +206,25 @@ def test_sample_videos_every_n_steps(tiny_toy, tmp_path):
     video = read_video(tmp_path / "s" / "samples" / "step_00000002.mp4")
     assert video.frames.shape == (4, 16, 16, 3)
     assert json.loads((tmp_path / "s" / "samples" / "step_00000002.json").read_text())["steps"] == 2
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint(tiny_toy, tmp_path, monkeypatch):
+    real = loop_module.training_losses
+    calls = {"n": 0}
+
+    def terminated(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:  # mid step 3: the handler must only take note
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+            signal.raise_signal(signal.SIGTERM)
+        return real(*args)
+
+    monkeypatch.setattr(loop_module, "training_losses", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    cfg = tiny_cfg(tiny_toy, tmp_path / "term", "train.max_steps=6", "train.save_every=100")
+    with pytest.raises(Stopped):
+        train(cfg, "content", progress=False)
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert load_checkpoint(find_checkpoint(tmp_path / "term"))["state"]["step"] == 3
+    last = json.loads((tmp_path / "term" / "log.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 3

@@ -37,6 +37,7 @@ from tia2v.training.checkpoint import (
 )
 from tia2v.training.ema import EMA
 from tia2v.training.export import export_run
+from tia2v.training.signals import Stopped, StopRequest
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +178,8 @@ def train(
     log = (run_dir / "log.jsonl").open("a") if accelerator.is_main_process else None
 
     def save() -> Path | None:
+        nonlocal saved_step
+        saved_step = step
         accelerator.wait_for_everyone()
         if not accelerator.is_main_process:
             return None
@@ -199,8 +202,10 @@ def train(
         unit="step",
         disable=not (progress and accelerator.is_main_process),
     )
-    last_time, last_saved = time.perf_counter(), None
+    last_time, last_saved, saved_step = time.perf_counter(), None, -1
+    stop = StopRequest()
     try:
+        stop.install()
         while step < tc.max_steps:
             batch = next(loader)
             generator = torch.Generator().manual_seed(
@@ -280,11 +285,22 @@ def train(
                 sample_video(
                     network, ema, cfg, dataset, run_dir / "samples" / f"step_{step:08d}.mp4"
                 )
-    except KeyboardInterrupt:
-        logger.warning("interrupted at step %d: writing a checkpoint first", step)
-        save()
+            if stop.requested(accelerator):
+                if saved_step != step:
+                    save()
+                logger.warning(
+                    "%s: stopped after step %d with a checkpoint; continue with --resume %s",
+                    stop.signal_name or "stop requested on another rank",
+                    step,
+                    run_dir,
+                )
+                raise Stopped
+    except KeyboardInterrupt as interrupt:
+        if not isinstance(interrupt, Stopped):
+            logger.warning("interrupted within step %d: the last checkpoint is kept", step + 1)
         raise
     finally:
+        stop.restore()
         bar.close()
         if log is not None:
             log.close()
