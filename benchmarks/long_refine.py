@@ -8,7 +8,8 @@ onsets are known); the video is generated with ``long=True`` from the first requ
 and image. Reported: pulse-sync F1 over the whole video vs the mean single-clip F1 of the
 four requests, and the mean absolute frame difference at the seams vs inside the clips.
 Refine: colour / shape / direction accuracy of refined vs unrefined outputs, and sharpness
-(mean gradient magnitude) and PSNR against the ground-truth render at the refined size.
+(mean gradient magnitude) and PSNR against the ground-truth render at the refined size
+(skipped when the model has no refiner).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def main() -> None:
         cfg.data.audio_rate,
     )
     scale = cfg.refiner.scale
-    report = {"benchmark": "long_refine", "model": args.model}
+    device = torch.cuda.get_device_name() if pipe.device.type == "cuda" else "cpu"
+    report = {"benchmark": "long_refine", "model": args.model, "device": device}
     with tempfile.TemporaryDirectory() as tmp:
         synthesize(
             tmp,
@@ -116,9 +118,8 @@ def main() -> None:
 
         # -- Refiner ----------------------------------------------------------------------------
         rows = {"unrefined": [], "refined": []}
-        for k, (meta, audio) in enumerate(
-            zip(metas[: args.requests], wav[: args.requests], strict=True)
-        ):
+        pairs = zip(metas[: args.requests], wav[: args.requests], strict=True)
+        for k, (meta, audio) in enumerate(pairs if pipe.refiner is not None else []):
             clip = str(test / "mp4" / f"{meta['id']}.mp4")
             truth = read_video(clip).frames  # the render at the refined size
             out = pipe(text=meta["caption"], image=clip, audio=audio, audio_rate=rate, seed=k)
@@ -138,18 +139,22 @@ def main() -> None:
         report["refine"] = {
             name: {key: float(np.mean([r[key] for r in items])) for key in items[0]}
             for name, items in rows.items()
+            if items  # none when the model has no refiner
         }
     print(json.dumps(report))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     lines = ["| long video | value |", "|---|---|"] + [
         f"| {k} | {v:.3f} |" for k, v in report["long"].items()
     ]
-    keys = list(report["refine"]["refined"])
-    lines += ["", "| output | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    lines += [
-        f"| {name} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |"
-        for name, row in report["refine"].items()
-    ]
+    if report["refine"]:
+        keys = list(report["refine"]["refined"])
+        lines += ["", "| output | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        lines += [
+            f"| {name} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |"
+            for name, row in report["refine"].items()
+        ]
+    else:
+        lines += ["", f"No refiner in `{args.model}`: refinement not measured."]
     args.out.write_text("\n".join(lines) + "\n")
 
 
