@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tia2v.errors import InputError
 from tia2v.io import read_video
 
 
@@ -21,7 +22,10 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=4, help="pixel repeat (default 4)")
     parser.add_argument("--every", type=int, default=1, help="keep every n-th frame")
     args = parser.parse_args()
-    frames = read_video(args.video).frames[:: args.every]  # (F, H, W, 3) uint8
+    try:
+        frames = read_video(args.video).frames[:: args.every]  # (F, H, W, 3) uint8
+    except InputError as error:
+        raise SystemExit(f"error: {error}") from None
     gap = np.full((frames.shape[1], 1, 3), 255, np.uint8)
     strip = np.concatenate([part for f in frames for part in (f, gap)][:-1], axis=1)
     image = Image.fromarray(strip)
