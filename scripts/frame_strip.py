@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,8 @@ def main() -> None:
     try:
         frames = read_video(args.video).frames[:: args.every]  # (F, H, W, 3) uint8
     except InputError as error:
-        raise SystemExit(f"error: {error}") from None
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     gap = np.full((frames.shape[1], 1, 3), 255, np.uint8)
     strip = np.concatenate([part for f in frames for part in (f, gap)][:-1], axis=1)
     image = Image.fromarray(strip)
