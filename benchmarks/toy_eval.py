@@ -69,7 +69,7 @@ def score(frames: np.ndarray, request: dict, reference: np.ndarray | None) -> di
     return row
 
 
-def run(pipe, requests, use, sampler="dpm++", steps=None, shuffle=False) -> dict:
+def run(pipe, requests, use, sampler="dpm++", steps=None, shuffle=False, guidance=None) -> dict:
     rows, seconds = [], []
     use_text, use_image, use_audio = use
     size = pipe.cfg.data.image_size
@@ -83,6 +83,7 @@ def run(pipe, requests, use, sampler="dpm++", steps=None, shuffle=False) -> dict
             audio_rate=pipe.cfg.data.audio_rate,
             sampler=sampler,
             num_inference_steps=steps,
+            guidance=guidance,
             seed=i,
         )
         seconds.append(time.perf_counter() - start)
@@ -107,10 +108,16 @@ def main() -> None:
     parser.add_argument("--ddpm-steps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1, help="synth seed of the held-out requests")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/toy_eval.md"))
+    for name in ("text", "image", "audio"):
+        parser.add_argument(f"--guidance-{name}", type=float, help="default: the model config's")
     args = parser.parse_args()
     torch.set_num_threads(2)
     pipe = TIA2VPipeline.from_pretrained(args.model, args.device)
     cfg = pipe.cfg
+    guidance = {
+        name: getattr(cfg.sample, f"guidance_{name}") for name in ("text", "image", "audio")
+    }
+    guidance.update({k: v for k in guidance if (v := getattr(args, f"guidance_{k}")) is not None})
     with tempfile.TemporaryDirectory() as tmp:
         synthesize(
             tmp,
@@ -123,18 +130,15 @@ def main() -> None:
             progress=False,
         )
         requests = load_requests(Path(tmp), args.requests, cfg.data.audio_rate)
-        results = {name: run(pipe, requests, use) for name, use in SETTINGS.items()}
-        control = run(pipe, requests, SETTINGS["default (text + image + audio)"], shuffle=True)
+        results = {
+            name: run(pipe, requests, use, guidance=guidance) for name, use in SETTINGS.items()
+        }
+        default = SETTINGS["default (text + image + audio)"]
+        control = run(pipe, requests, default, shuffle=True, guidance=guidance)
         results["default (text + image + audio)"]["pulse_f1_shuffled_audio"] = control["pulse_f1"]
         few = requests[: args.ddpm_requests]
-        fast = run(pipe, few, SETTINGS["default (text + image + audio)"])
-        slow = run(
-            pipe,
-            few,
-            SETTINGS["default (text + image + audio)"],
-            sampler="ddpm",
-            steps=args.ddpm_steps,
-        )
+        fast = run(pipe, few, default, guidance=guidance)
+        slow = run(pipe, few, default, "ddpm", args.ddpm_steps, guidance=guidance)
     steps = cfg.sample.steps
     sampling = {
         f"dpm++ {steps} steps": {**fast, "unet_calls": steps},
@@ -147,6 +151,7 @@ def main() -> None:
         "device": torch.cuda.get_device_name() if pipe.device.type == "cuda" else "cpu",
         "requests": args.requests,
         "seed": args.seed,
+        "guidance": guidance,
         "settings": results,
         "sampling": sampling,
     }
@@ -166,7 +171,7 @@ def markdown(report: dict) -> str:
         "seconds_per_video",
     ]
     lines = [
-        f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`, on {report['device']}.",
+        f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`, on {report['device']}, guidance {report['guidance']}.",
         "",
         "| setting | " + " | ".join(keys) + " |",
         "|---" * (len(keys) + 1) + "|",

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The GPU checks, in one go: the toy benchmark and the long/refine benchmark of the demo
-# model on the GPU, CPU/GPU parity of its videos, and a tiny real training job on the GPU
-# (content in bf16, then motion, then generate). Each step runs even if an earlier one
+# The GPU checks, in one go: guidance scales chosen on validation requests, then with them
+# the toy benchmark and the long/refine benchmark of the demo model on the GPU, CPU/GPU
+# parity of its videos, and a tiny real training job on the GPU (content in bf16, then
+# motion, then generate). Each step runs even if an earlier one
 # failed; its log goes to OUT_DIR/<step>.log and its exit status and time are printed.
 #
-#   bash scripts/gpu_check.sh [OUT_DIR]        # PYTHON=python3 by default
+#   bash scripts/gpu_check.sh [OUT_DIR]    # PYTHON=python3, MODEL=checkpoints/demo by default
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-out/gpu-check}
 PY=${PYTHON:-python3}
+MODEL=${MODEL:-checkpoints/demo}
 TMP=$(mktemp -d)
 mkdir -p "$OUT_DIR"
 
@@ -29,14 +31,26 @@ tiny_job() {
       --set train.init_from="$TMP/content" &&
     $PY -m tia2v --quiet generate --model "$TMP/motion/model" --device cuda \
       --text "a circle in blue" --image examples/first.png --audio examples/beats.wav \
-      -o "$OUT_DIR/tiny_cuda.mp4" &&
+      -o "$TMP/tiny_cuda.mp4" &&
     tail -1 "$TMP/motion/log.jsonl"
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch, transformers, accelerate; print(torch.__version__, transformers.__version__, accelerate.__version__, torch.cuda.is_available())"
-step toy_eval $PY benchmarks/toy_eval.py --device cuda --out "$OUT_DIR/toy_eval.md"
-step long_refine $PY benchmarks/long_refine.py --device cuda --out "$OUT_DIR/long_refine.md"
-step parity $PY benchmarks/device_parity.py --device cuda --runs 1
+# Guidance scales chosen on validation requests become the defaults of a copy of the model.
+step guidance $PY benchmarks/guidance_sweep.py --device cuda --out "$OUT_DIR/guidance.json"
+cp -r "$MODEL" "$TMP/model"
+$PY - "$OUT_DIR/guidance.json" "$TMP/model/config.yaml" <<'EOF_PY' && MODEL=$TMP/model
+import json, sys, yaml
+chosen, path = json.load(open(sys.argv[1])), sys.argv[2]
+cfg = yaml.safe_load(open(path))
+cfg["sample"].update({f"guidance_{k}": v for k, v in chosen.items()})
+yaml.safe_dump(cfg, open(path, "w"), sort_keys=False)
+print("model for the benchmarks:", path, cfg["sample"])
+EOF_PY
+step toy_eval $PY benchmarks/toy_eval.py --model "$MODEL" --device cuda --out "$OUT_DIR/toy_eval.md"
+step long_refine $PY benchmarks/long_refine.py --model "$MODEL" --device cuda \
+  --out "$OUT_DIR/long_refine.md"
+step parity $PY benchmarks/device_parity.py --model "$MODEL" --device cuda --runs 1
 step tiny_train tiny_job
 rm -rf "$TMP"
