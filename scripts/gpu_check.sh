@@ -38,7 +38,8 @@ tiny_job() {
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $PY -c "import torch, transformers, accelerate; print(torch.__version__, transformers.__version__, accelerate.__version__, torch.cuda.is_available())"
 # Guidance scales chosen on validation requests become the defaults of a copy of the model.
-step guidance $PY benchmarks/guidance_sweep.py --device cuda --out "$OUT_DIR/guidance.json"
+step guidance $PY benchmarks/guidance_sweep.py --device cuda --requests 8 \
+  --out "$OUT_DIR/guidance.json"
 cp -r "$MODEL" "$TMP/model"
 $PY - "$OUT_DIR/guidance.json" "$TMP/model/config.yaml" <<'EOF_PY' && MODEL=$TMP/model
 import json, sys, yaml
