@@ -66,8 +66,9 @@ def main() -> None:
                     rows[key] = run(pipe, requests, everything, guidance=guidance)
                     rows[key]["score"] = score(rows[key])
                     print(json.dumps({"guidance": guidance, **rows[key]}), flush=True)
-            chosen[name] = max(
-                values, key=lambda v: rows[tuple({**base, name: v}.values())]["score"]
+            chosen[name] = max(  # ties keep the config's scale
+                values,
+                key=lambda v: (rows[tuple({**base, name: v}.values())]["score"], v == base[name]),
             )
     print(json.dumps({"chosen": chosen, "config": base}))
     args.out.write_text(json.dumps(chosen) + "\n")
