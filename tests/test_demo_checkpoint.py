@@ -1,0 +1,28 @@
+"""The shipped demo model: within its size budget, loadable, and generating the README's
+example (few sampler steps: this checks the contract, not the quality)."""
+
+from pathlib import Path
+
+from tia2v import TIA2VPipeline
+
+DEMO = Path(__file__).parent.parent / "checkpoints" / "demo"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def test_demo_checkpoint_fits_its_budget_and_has_a_model_card():
+    files = {p.name: p.stat().st_size for p in DEMO.iterdir()}
+    assert {"config.yaml", "README.md", "motion.safetensors", "encoders.safetensors"} <= set(files)
+    assert sum(files.values()) <= 60 * 2**20
+    assert sum(v for k, v in files.items() if not k.startswith("refiner")) <= 40 * 2**20
+
+
+def test_demo_generates_the_example_with_its_audio():
+    pipe = TIA2VPipeline.from_pretrained(DEMO, "cpu")
+    out = pipe(
+        text=(EXAMPLES / "prompt.txt").read_text().strip(),
+        image=str(EXAMPLES / "first.png"),
+        audio=str(EXAMPLES / "beats.wav"),
+        num_inference_steps=2,
+    )
+    assert out.frames.shape == (16, 32, 32, 3)
+    assert out.fps == 8 and len(out.audio) == 2 * pipe.cfg.data.audio_rate
