@@ -12,11 +12,12 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 def test_demo_checkpoint_fits_its_budget_and_has_a_model_card():
     files = {p.name: p.stat().st_size for p in DEMO.iterdir()}
     assert {"config.yaml", "README.md", "motion.safetensors", "encoders.safetensors"} <= set(files)
+    assert {"refiner.safetensors", "refiner_encoders.safetensors"} <= set(files)
     assert sum(files.values()) <= 60 * 2**20
     assert sum(v for k, v in files.items() if not k.startswith("refiner")) <= 40 * 2**20
 
 
-def test_demo_generates_the_example_with_its_audio():
+def test_demo_generates_the_example_with_its_audio_and_refines_it():
     pipe = TIA2VPipeline.from_pretrained(DEMO, "cpu")
     out = pipe(
         text=(EXAMPLES / "prompt.txt").read_text().strip(),
@@ -26,3 +27,5 @@ def test_demo_generates_the_example_with_its_audio():
     )
     assert out.frames.shape == (16, 32, 32, 3)
     assert out.fps == 8 and len(out.audio) == 2 * pipe.cfg.data.audio_rate
+    refined = pipe.refine(out.frames, "a red triangle moving up on a white background", steps=2)
+    assert refined.shape == (16, 64, 64, 3)

@@ -149,3 +149,12 @@ def test_frame_windows_pad_at_the_ends():
     assert windows.shape == (3, 4)
     assert windows[0].tolist() == [0, 0, 1, 2] and windows[1].tolist() == [49, 50, 51, 52]
     assert windows[2].tolist() == [99, 100, 0, 0]
+
+
+def test_frame_windows_far_past_either_end_are_silence():
+    # long videos chain clips whose last frames can lie beyond the end of the audio
+    audio = np.arange(1, 101, dtype=np.float32)
+    windows = frame_windows(audio, rate=10, times=np.array([-3.0, 10.1, 12.5]), window=0.4)
+    assert windows[0].tolist() == [0, 0, 0, 0] and windows[2].tolist() == [0, 0, 0, 0]
+    assert windows[1].tolist() == [100, 0, 0, 0]
+    assert frame_windows(audio[:0], 10, np.array([0.0]), 0.4).tolist() == [[0, 0, 0, 0]]

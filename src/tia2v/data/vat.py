@@ -95,7 +95,8 @@ def resize_center_crop(frames: torch.Tensor, size: int, mode: str = "bilinear") 
 
 
 def frame_windows(audio: np.ndarray, rate: int, times: np.ndarray, window: float) -> np.ndarray:
-    """One window of ``window`` seconds centred on each time, zero-padded at the ends.
+    """One window of ``window`` seconds centred on each time; samples before the start or
+    after the end of the audio (however far) are zeros.
 
     Args:
         audio: mono (S,) float32.
@@ -108,9 +109,10 @@ def frame_windows(audio: np.ndarray, rate: int, times: np.ndarray, window: float
     """
     length = round(window * rate)
     starts = np.rint(times * rate).astype(np.int64) - length // 2
-    padded = np.pad(audio, (length, length))
-    index = starts[:, None] + length + np.arange(length)[None, :]
-    return padded[index].astype(np.float32)
+    index = starts[:, None] + np.arange(length)[None, :]  # (F, W) sample positions
+    inside = (index >= 0) & (index < len(audio))
+    values = audio[np.clip(index, 0, max(len(audio) - 1, 0))] if len(audio) else 0.0
+    return np.where(inside, values, 0.0).astype(np.float32)
 
 
 def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
