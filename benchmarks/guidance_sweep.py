@@ -18,9 +18,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-from toy_eval import SETTINGS, load_requests, run
+from toy_eval import SETTINGS, config_guidance, held_out_requests, run
 
-from tia2v.data.synth import synthesize
 from tia2v.pipeline import TIA2VPipeline
 
 GRID = {"text": [1.0, 2.0, 3.0, 5.0], "image": [1.0, 1.5, 2.5], "audio": [1.0, 2.0, 4.0, 6.0]}
@@ -42,21 +41,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     pipe = TIA2VPipeline.from_pretrained(args.model, args.device)
-    cfg = pipe.cfg
-    base = {name: getattr(cfg.sample, f"guidance_{name}") for name in GRID}
+    base = config_guidance(pipe.cfg)
     chosen = dict(base)
     with tempfile.TemporaryDirectory() as tmp:
-        synthesize(
-            tmp,
-            0,
-            args.requests,
-            seed=args.seed,
-            size=2 * cfg.data.image_size,
-            num_frames=cfg.data.num_frames,
-            fps=cfg.sample.fps,
-            progress=False,
-        )
-        requests = load_requests(Path(tmp), args.requests, cfg.data.audio_rate)
+        requests = held_out_requests(Path(tmp), pipe.cfg, args.requests, args.seed)
         everything, rows = SETTINGS["default (text + image + audio)"], {}
         for name, values in GRID.items():
             for value in values:

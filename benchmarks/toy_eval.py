@@ -55,6 +55,26 @@ def load_requests(root: Path, count: int, rate: int) -> list[dict]:
     return requests
 
 
+def held_out_requests(root: Path, cfg, count: int, seed: int) -> list[dict]:
+    """``count`` toy test requests from synth ``seed``, rendered at twice the model's size."""
+    synthesize(
+        root,
+        0,
+        count,
+        seed=seed,
+        size=2 * cfg.data.image_size,
+        num_frames=cfg.data.num_frames,
+        fps=cfg.sample.fps,
+        progress=False,
+    )
+    return load_requests(root, count, cfg.data.audio_rate)
+
+
+def config_guidance(cfg) -> dict[str, float]:
+    """The model config's guidance scales by modality."""
+    return {name: getattr(cfg.sample, f"guidance_{name}") for name in ("text", "image", "audio")}
+
+
 def score(frames: np.ndarray, request: dict, reference: np.ndarray | None) -> dict:
     found = toy.analyze(frames)
     meta = request["meta"]
@@ -114,22 +134,10 @@ def main() -> None:
     torch.set_num_threads(2)
     pipe = TIA2VPipeline.from_pretrained(args.model, args.device)
     cfg = pipe.cfg
-    guidance = {
-        name: getattr(cfg.sample, f"guidance_{name}") for name in ("text", "image", "audio")
-    }
+    guidance = config_guidance(cfg)
     guidance.update({k: v for k in guidance if (v := getattr(args, f"guidance_{k}")) is not None})
     with tempfile.TemporaryDirectory() as tmp:
-        synthesize(
-            tmp,
-            0,
-            args.requests,
-            seed=args.seed,
-            size=2 * cfg.data.image_size,
-            num_frames=cfg.data.num_frames,
-            fps=cfg.sample.fps,
-            progress=False,
-        )
-        requests = load_requests(Path(tmp), args.requests, cfg.data.audio_rate)
+        requests = held_out_requests(Path(tmp), cfg, args.requests, args.seed)
         results = {
             name: run(pipe, requests, use, guidance=guidance) for name, use in SETTINGS.items()
         }
