@@ -38,6 +38,10 @@ class ModelConfig:
     the loss; without the image it is noised like the others). ``first_frame_channels``: every
     frame also gets the clean first frame as extra input channels (a direct, pixel-aligned
     path for copying appearance; a deliberate change from the paper, method §9.10).
+    ``first_frame_residual``: the network works on the change from the first frame: it sees
+    x_t − √ᾱ_t·frame₀ and its prediction is shifted back (v − √(1−ᾱ_t)·frame₀), so a still
+    copy of frame 0 is its zero output and appearance cannot drift; without the image it is
+    the plain network. Exact for any sampler or guidance (the shift is affine in x₀).
     """
 
     in_channels: int = 3
@@ -57,6 +61,7 @@ class ModelConfig:
     channels_last: bool = False
     first_frame: str = "noised"
     first_frame_channels: bool = False
+    first_frame_residual: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
 from tia2v.config import resolve_config
+from tia2v.diffusion.schedule import cosine_betas
 from tia2v.models.unet import (
     Conditions,
     build_model,
@@ -164,3 +167,34 @@ def test_first_frame_channels_are_part_of_the_image_condition():
     assert torch.allclose(dropped[0], absent[0], atol=1e-5) and torch.allclose(
         dropped[1], a[1], atol=1e-5
     )
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_first_frame_residual_is_the_plain_network_on_the_change_from_frame_0(prediction):
+    alphas_cumprod = torch.from_numpy(cosine_betas(100)).neg().add(1).cumprod(0)
+    plain_cfg = replace(CFG, first_frame_channels=True)
+    residual_cfg = replace(plain_cfg, first_frame_residual=True)
+    torch.manual_seed(0)
+    plain = build_model(plain_cfg, 16, "motion").eval()
+    randomize_zero_layers(plain)
+    residual = build_model(residual_cfg, 16, "motion", alphas_cumprod, prediction).eval()
+    residual.load_state_dict(plain.state_dict())
+    cond = conditions(2, 3)
+    cond.first_frame = torch.rand(2, 3, 16, 16) * 2 - 1
+    x, t = torch.randn(2, 3, 3, 16, 16), torch.tensor([30.0, 700.0])  # network scale [0, 1000)
+    keep = {"image": torch.tensor([True, False])}  # the second video has no image
+    alpha_bar = alphas_cumprod[torch.tensor([3, 70])].view(-1, 1, 1, 1, 1).float()
+    reference = cond.first_frame[:, :, None] * torch.tensor([1.0, 0.0]).view(-1, 1, 1, 1, 1)
+
+    out = residual(x, t, cond, keep)
+    inner = plain(x - alpha_bar.sqrt() * reference, t, cond, keep)
+    if prediction == "v":
+        inner[:, :3] -= (1 - alpha_bar).sqrt() * reference
+    torch.testing.assert_close(out, inner)
+    torch.testing.assert_close(out[1], plain(x, t, cond, keep)[1])  # no image: plain network
+    assert not torch.allclose(out[0], plain(x, t, cond, keep)[0])
+
+
+def test_first_frame_residual_needs_the_schedule():
+    with pytest.raises(ValueError, match="alphas_cumprod"):
+        build_model(replace(CFG, first_frame_residual=True), 16, "motion")

@@ -2,6 +2,7 @@ import json
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -103,8 +104,12 @@ def test_exact_resume(tiny_toy, tmp_path):
     assert values("a") == values("b")
 
 
-def test_overfits_one_batch():
+@pytest.mark.parametrize("residual", [False, True], ids=["frames", "change-from-frame-0"])
+def test_overfits_one_batch(residual):
     cfg = resolve_config("tiny")
+    if residual:
+        model = replace(cfg.model, first_frame_residual=True, first_frame_channels=True)
+        cfg = replace(cfg, model=model, diffusion=replace(cfg.diffusion, prediction="v"))
     torch.manual_seed(0)
     network = TIA2VNetwork(cfg, "content")
     diffusion = Diffusion.from_config(cfg.diffusion)

@@ -83,14 +83,28 @@ class UNet(nn.Module):
         motion: add the temporal layers.
         audio: add the audio condition (default: with the temporal layers; the refiner has
             temporal layers and no audio).
+        alphas_cumprod: (T,) the training schedule's ᾱ, and ``prediction`` its target ("eps"
+            or "v"): needed with ``cfg.first_frame_residual``.
     """
 
     def __init__(
-        self, cfg: ModelConfig, image_size: int, motion: bool = False, audio: bool | None = None
+        self,
+        cfg: ModelConfig,
+        image_size: int,
+        motion: bool = False,
+        audio: bool | None = None,
+        alphas_cumprod: torch.Tensor | None = None,
+        prediction: str = "eps",
     ):
         super().__init__()
         audio = motion if audio is None else audio
         self.cfg, self.motion, self.audio = cfg, motion, audio
+        if cfg.first_frame_residual:
+            if alphas_cumprod is None:
+                raise ValueError("model.first_frame_residual needs the schedule's alphas_cumprod")
+            # Not a weight: rebuilt from the config, never saved.
+            self.register_buffer("alphas_cumprod", alphas_cumprod.float(), persistent=False)
+            self.prediction = prediction
         mc, groups, emb_dim = cfg.model_channels, cfg.norm_groups, 4 * cfg.model_channels
         self.time_embed = nn.Sequential(
             nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
@@ -234,8 +248,16 @@ class UNet(nn.Module):
         emb = self.time_embed(timestep_embedding(timesteps, self.cfg.model_channels))  # (B, E)
         emb = repeat_per_frame(emb, num_frames)  # (B*F, E)
 
+        channels = x.shape[1]
+        planes = None
+        if self.cfg.first_frame_channels or self.cfg.first_frame_residual:
+            planes = self.first_frame_planes(cond, keep, x)  # (B, C+1, F, H, W)
+        if self.cfg.first_frame_residual:
+            reference = planes[:, :channels]  # frame 0 on every frame; zeros where not given
+            alpha_bar = self.schedule_at(timesteps).to(x.dtype).view(-1, 1, 1, 1, 1)
+            x = x - alpha_bar.sqrt() * reference  # the noised change from frame 0
         if self.cfg.first_frame_channels:
-            x = torch.cat([x, self.first_frame_planes(cond, keep, x)], dim=1)  # (B, 2C+1, F, H, W)
+            x = torch.cat([x, planes], dim=1)  # (B, 2C+1, F, H, W)
         frames = frames_to_batch(x)  # (B*F, C', H, W)
         if self.cfg.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last)
@@ -248,7 +270,18 @@ class UNet(nn.Module):
             h = self._run(module, h, emb, frame_args)
         for module in self.output_blocks:
             h = self._run(module, torch.cat([h, skips.pop()], dim=1), emb, frame_args)
-        return batch_to_frames(self.out(h), num_frames)  # (B, C_out, F, H, W)
+        out = batch_to_frames(self.out(h), num_frames)  # (B, C_out, F, H, W)
+        if self.cfg.first_frame_residual and self.prediction == "v":
+            # v = √ᾱ ε − √(1−ᾱ) x₀ and x₀ = frame 0 + change: shift the change's v back.
+            shift = (1 - alpha_bar).sqrt() * reference
+            out = torch.cat([out[:, :channels] - shift, out[:, channels:]], dim=1)
+        return out  # ε is the same for the change and the frames: nothing to shift
+
+    def schedule_at(self, timesteps: torch.Tensor) -> torch.Tensor:
+        """ᾱ at the network's timesteps (the original timestep rescaled to [0, 1000)). (B,)"""
+        count = len(self.alphas_cumprod)
+        index = (timesteps.float() * count / 1000.0).round().long().clamp(0, count - 1)
+        return self.alphas_cumprod[index]
 
     def first_frame_planes(
         self, cond: Conditions, keep: dict | None, x: torch.Tensor
@@ -332,12 +365,26 @@ def freeze_spatial(model: UNet) -> list[str]:
 STAGES = ("content", "motion", "refiner")
 
 
-def build_model(cfg: ModelConfig, image_size: int, stage: str) -> UNet:
+def build_model(
+    cfg: ModelConfig,
+    image_size: int,
+    stage: str,
+    alphas_cumprod: torch.Tensor | None = None,
+    prediction: str = "eps",
+) -> UNet:
     """The UNet of a stage: content (2-D), motion (+ temporal layers and audio) or refiner
-    (+ temporal layers, text only: the SHR stage)."""
+    (+ temporal layers, text only: the SHR stage). The schedule's ᾱ and target are needed
+    with ``cfg.first_frame_residual``."""
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
-    model = UNet(cfg, image_size, motion=stage != "content", audio=stage == "motion")
+    model = UNet(
+        cfg,
+        image_size,
+        motion=stage != "content",
+        audio=stage == "motion",
+        alphas_cumprod=alphas_cumprod,
+        prediction=prediction,
+    )
     if cfg.channels_last:  # 2-D convolutions only; the temporal Conv3d weights stay as they are
         for module in model.modules():
             if isinstance(module, nn.Conv2d):
