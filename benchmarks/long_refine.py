@@ -1,15 +1,15 @@
 """Long videos and the SHR refiner on held-out toy requests (one JSON line + Markdown).
 
     .venv/bin/python benchmarks/long_refine.py [--model checkpoints/demo] [--requests 12]
-        [--out benchmarks/results/long_refine.md]
+        [--strengths 0.375 0.2] [--out benchmarks/results/long_refine.md]
 
 Long: the audio of four held-out requests is concatenated (8 s at 8 fps = 64 frames; the
 onsets are known); the video is generated with ``long=True`` from the first request's text
 and image. Reported: pulse-sync F1 over the whole video vs the mean single-clip F1 of the
 four requests, and the mean absolute frame difference at the seams vs inside the clips.
 Refine: colour / shape / direction accuracy of refined vs unrefined outputs, and sharpness
-(mean gradient magnitude) and PSNR against the ground-truth render at the refined size
-(skipped when the model has no refiner).
+(mean gradient magnitude) and PSNR against the ground-truth render at the refined size, at
+each ``--strengths`` value (default: the config's; skipped when the model has no refiner).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--device", help="default: cuda if available, else cpu")
     parser.add_argument("--requests", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--strengths", type=float, nargs="+", help="default: refiner.strength")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/long_refine.md"))
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -117,18 +118,19 @@ def main() -> None:
         )
 
         # -- Refiner ----------------------------------------------------------------------------
-        rows = {"unrefined": [], "refined": []}
+        strengths = args.strengths or [cfg.refiner.strength]
+        rows = {"unrefined": [], **{f"refined (strength {s:g})": [] for s in strengths}}
         pairs = zip(metas[: args.requests], wav[: args.requests], strict=True)
         for k, (meta, audio) in enumerate(pairs if pipe.refiner is not None else []):
             clip = str(test / "mp4" / f"{meta['id']}.mp4")
             truth = read_video(clip).frames  # the render at the refined size
             out = pipe(text=meta["caption"], image=clip, audio=audio, audio_rate=rate, seed=k)
-            refined = pipe.refine(out.frames, meta["caption"], seed=k)
             upsampled = pipe.refine(out.frames, meta["caption"], strength=0.0)
-            for name, result, judged in (
-                ("unrefined", upsampled, out.frames),
-                ("refined", refined, refined),
-            ):
+            results = [("unrefined", upsampled, out.frames)]
+            for strength in strengths:
+                refined = pipe.refine(out.frames, meta["caption"], strength=strength, seed=k)
+                results.append((f"refined (strength {strength:g})", refined, refined))
+            for name, result, judged in results:
                 rows[name].append(
                     {
                         **accuracy(judged, meta),
@@ -147,7 +149,7 @@ def main() -> None:
         f"| {k} | {v:.3f} |" for k, v in report["long"].items()
     ]
     if report["refine"]:
-        keys = list(report["refine"]["refined"])
+        keys = list(report["refine"]["unrefined"])
         lines += ["", "| output | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         lines += [
             f"| {name} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |"
