@@ -62,6 +62,19 @@ class StepBatches(Sampler):
             yield items
 
 
+def forget_rows_after(log_path: Path, step: int) -> None:
+    """Drops the log rows of steps after ``step`` (written by a run killed after its last
+    checkpoint), so that a resumed run's log reads as one uninterrupted run. Atomic."""
+    if not log_path.is_file():
+        return
+    lines = log_path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    if len(kept) < len(lines):
+        partial = log_path.with_suffix(".jsonl.tmp")
+        partial.write_text("".join(kept))
+        partial.replace(log_path)
+
+
 def _init_from(network: TIA2VNetwork, source: str) -> None:
     """Motion stage: spatial weights (EMA) and content encoders from a content run or model."""
     folder = Path(source)
@@ -175,6 +188,8 @@ def train(
         save_config(cfg, run_dir / "config.yaml")
         with (run_dir / "commands.txt").open("a") as commands:
             commands.write(shlex.join(["tia2v", *sys.argv[1:]]) + "\n")
+        if checkpoint is not None:
+            forget_rows_after(run_dir / "log.jsonl", step)
     log = (run_dir / "log.jsonl").open("a") if accelerator.is_main_process else None
 
     def save() -> Path | None:
