@@ -39,9 +39,9 @@ class ModelConfig:
     frame also gets the clean first frame as extra input channels (a direct, pixel-aligned
     path for copying appearance; a deliberate change from the paper, method §9.10).
     ``first_frame_residual``: the network works on the change from the first frame: it sees
-    x_t − √ᾱ_t·frame₀ and its prediction is shifted back (v − √(1−ᾱ_t)·frame₀), so a still
-    copy of frame 0 is its zero output and appearance cannot drift; without the image it is
-    the plain network. Exact for any sampler or guidance (the shift is affine in x₀).
+    x_t − √ᾱ_t·frame₀ and its prediction is shifted back (v − √(1−ᾱ_t)·frame₀), so frame 0's
+    appearance comes through these shifts and the layers only model what changes; without
+    the image it is the plain network. Exact for any sampler or guidance (affine in x₀).
     """
 
     in_channels: int = 3
