@@ -1,9 +1,9 @@
-from dataclasses import replace
+import dataclasses
 
 import pytest
 import torch
 
-from tia2v.config import resolve_config
+from tia2v.config import DiffusionConfig, resolve_config
 from tia2v.diffusion.schedule import cosine_betas
 from tia2v.models.unet import (
     Conditions,
@@ -150,8 +150,6 @@ def test_paper_parameter_counts():
 
 
 def test_first_frame_channels_are_part_of_the_image_condition():
-    import dataclasses
-
     model = build_model(dataclasses.replace(CFG, first_frame_channels=True), 16, "motion").eval()
     randomize_zero_layers(model)
     x, t = torch.randn(2, 3, 2, 16, 16), torch.tensor([5.0, 5.0])
@@ -172,12 +170,13 @@ def test_first_frame_channels_are_part_of_the_image_condition():
 @pytest.mark.parametrize("prediction", ["eps", "v"])
 def test_first_frame_residual_is_the_plain_network_on_the_change_from_frame_0(prediction):
     alphas_cumprod = torch.from_numpy(cosine_betas(100)).neg().add(1).cumprod(0)
-    plain_cfg = replace(CFG, first_frame_channels=True)
-    residual_cfg = replace(plain_cfg, first_frame_residual=True)
+    plain_cfg = dataclasses.replace(CFG, first_frame_channels=True)
+    residual_cfg = dataclasses.replace(plain_cfg, first_frame_residual=True)
+    diffusion = DiffusionConfig(schedule="cosine", num_timesteps=100, prediction=prediction)
     torch.manual_seed(0)
     plain = build_model(plain_cfg, 16, "motion").eval()
     randomize_zero_layers(plain)
-    residual = build_model(residual_cfg, 16, "motion", alphas_cumprod, prediction).eval()
+    residual = build_model(residual_cfg, 16, "motion", diffusion).eval()
     residual.load_state_dict(plain.state_dict())
     cond = conditions(2, 3)
     cond.first_frame = torch.rand(2, 3, 16, 16) * 2 - 1
@@ -196,5 +195,5 @@ def test_first_frame_residual_is_the_plain_network_on_the_change_from_frame_0(pr
 
 
 def test_first_frame_residual_needs_the_schedule():
-    with pytest.raises(ValueError, match="alphas_cumprod"):
-        build_model(replace(CFG, first_frame_residual=True), 16, "motion")
+    with pytest.raises(ValueError, match="diffusion config"):
+        build_model(dataclasses.replace(CFG, first_frame_residual=True), 16, "motion")

@@ -25,6 +25,8 @@ import torch
 
 from tia2v.config import DiffusionConfig
 
+NETWORK_TIMESTEPS = 1000.0  # the network sees timesteps rescaled to [0, NETWORK_TIMESTEPS)
+
 
 def cosine_betas(num_timesteps: int, max_beta: float = 0.999) -> np.ndarray:
     """Nichol & Dhariwal's cosine schedule: ᾱ(t) = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s)·π/2)."""
@@ -125,7 +127,7 @@ class Diffusion:
     def model_timesteps(self, t: torch.Tensor) -> torch.Tensor:
         """What the network sees: the original timestep rescaled to [0, 1000)."""
         original = torch.from_numpy(self.timestep_map).to(t.device)[t.long()]
-        return original.float() * (1000.0 / self.original_num_timesteps)
+        return original.float() * (NETWORK_TIMESTEPS / self.original_num_timesteps)
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε."""

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from tia2v.config import ExperimentConfig, ModelConfig
-from tia2v.diffusion.schedule import Diffusion
 from tia2v.encoders import Conditioner
 from tia2v.encoders.base import FrozenEncoder
 from tia2v.models.unet import Conditions, build_model, freeze_spatial
@@ -32,14 +31,7 @@ class TIA2VNetwork(nn.Module):
         super().__init__()
         self.stage = stage
         model_cfg, size = stage_model(cfg, stage)
-        schedule = Diffusion.from_config(cfg.diffusion)
-        self.unet = build_model(
-            model_cfg,
-            size,
-            stage,
-            torch.from_numpy(schedule.alphas_cumprod),
-            cfg.diffusion.prediction,
-        )
+        self.unet = build_model(model_cfg, size, stage, cfg.diffusion)
         self.conditioner = Conditioner(
             cfg,
             audio=stage == "motion",

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from tia2v.config import ModelConfig
+from tia2v.config import DiffusionConfig, ModelConfig
+from tia2v.diffusion.schedule import NETWORK_TIMESTEPS, Diffusion
 from tia2v.models.attention import SpatialTransformer, TemporalTransformer
 from tia2v.models.blocks import (
     Downsample,
@@ -83,8 +84,7 @@ class UNet(nn.Module):
         motion: add the temporal layers.
         audio: add the audio condition (default: with the temporal layers; the refiner has
             temporal layers and no audio).
-        alphas_cumprod: (T,) the training schedule's ᾱ, and ``prediction`` its target ("eps"
-            or "v"): needed with ``cfg.first_frame_residual``.
+        diffusion: the training schedule and target, needed with ``cfg.first_frame_residual``.
     """
 
     def __init__(
@@ -93,18 +93,19 @@ class UNet(nn.Module):
         image_size: int,
         motion: bool = False,
         audio: bool | None = None,
-        alphas_cumprod: torch.Tensor | None = None,
-        prediction: str = "eps",
+        diffusion: DiffusionConfig | None = None,
     ):
         super().__init__()
         audio = motion if audio is None else audio
         self.cfg, self.motion, self.audio = cfg, motion, audio
         if cfg.first_frame_residual:
-            if alphas_cumprod is None:
-                raise ValueError("model.first_frame_residual needs the schedule's alphas_cumprod")
+            if diffusion is None:
+                raise ValueError("model.first_frame_residual needs the diffusion config")
+            schedule = Diffusion.from_config(diffusion)
             # Not a weight: rebuilt from the config, never saved.
-            self.register_buffer("alphas_cumprod", alphas_cumprod.float(), persistent=False)
-            self.prediction = prediction
+            alphas_cumprod = torch.from_numpy(schedule.alphas_cumprod).float()
+            self.register_buffer("alphas_cumprod", alphas_cumprod, persistent=False)
+            self.prediction = diffusion.prediction
         mc, groups, emb_dim = cfg.model_channels, cfg.norm_groups, 4 * cfg.model_channels
         self.time_embed = nn.Sequential(
             nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
@@ -278,9 +279,9 @@ class UNet(nn.Module):
         return out  # ε is the same for the change and the frames: nothing to shift
 
     def schedule_at(self, timesteps: torch.Tensor) -> torch.Tensor:
-        """ᾱ at the network's timesteps (the original timestep rescaled to [0, 1000)). (B,)"""
+        """ᾱ at the network's timesteps (``Diffusion.model_timesteps``). (B,)"""
         count = len(self.alphas_cumprod)
-        index = (timesteps.float() * count / 1000.0).round().long().clamp(0, count - 1)
+        index = (timesteps.float() * count / NETWORK_TIMESTEPS).round().long().clamp(0, count - 1)
         return self.alphas_cumprod[index]
 
     def first_frame_planes(
@@ -369,12 +370,11 @@ def build_model(
     cfg: ModelConfig,
     image_size: int,
     stage: str,
-    alphas_cumprod: torch.Tensor | None = None,
-    prediction: str = "eps",
+    diffusion: DiffusionConfig | None = None,
 ) -> UNet:
     """The UNet of a stage: content (2-D), motion (+ temporal layers and audio) or refiner
-    (+ temporal layers, text only: the SHR stage). The schedule's ᾱ and target are needed
-    with ``cfg.first_frame_residual``."""
+    (+ temporal layers, text only: the SHR stage). ``diffusion`` is needed with
+    ``cfg.first_frame_residual``."""
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     model = UNet(
@@ -382,8 +382,7 @@ def build_model(
         image_size,
         motion=stage != "content",
         audio=stage == "motion",
-        alphas_cumprod=alphas_cumprod,
-        prediction=prediction,
+        diffusion=diffusion,
     )
     if cfg.channels_last:  # 2-D convolutions only; the temporal Conv3d weights stay as they are
         for module in model.modules():
