@@ -88,6 +88,7 @@ def test_exact_resume(tiny_toy, tmp_path):
     train(tiny_cfg(tiny_toy, tmp_path / "b", "train.max_steps=2"), "content", progress=False)
     with (tmp_path / "b" / "log.jsonl").open("a") as log:  # a run killed after its checkpoint
         log.write(json.dumps({"step": 3, "loss": 9.0}) + "\n")
+        log.write('{"step": 4, "lo')  # cut off mid-line
     cfg = tiny_cfg(tiny_toy, tmp_path / "b", "train.max_steps=4")
     train(cfg, "content", resume=str(tmp_path / "b"), progress=False)
     a, b = (load_checkpoint(find_checkpoint(tmp_path / run)) for run in "ab")

@@ -64,11 +64,12 @@ class StepBatches(Sampler):
 
 def forget_rows_after(log_path: Path, step: int) -> None:
     """Drops the log rows of steps after ``step`` (written by a run killed after its last
-    checkpoint), so that a resumed run's log reads as one uninterrupted run. Atomic."""
+    checkpoint, the last one perhaps cut off mid-line), so that a resumed run's log reads as
+    one uninterrupted run. Atomic."""
     if not log_path.is_file():
         return
     lines = log_path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    kept = [line for line in lines if line.endswith("\n") and json.loads(line)["step"] <= step]
     if len(kept) < len(lines):
         partial = log_path.with_suffix(".jsonl.tmp")
         partial.write_text("".join(kept))
