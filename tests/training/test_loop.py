@@ -16,7 +16,7 @@ from tia2v.io import probe_video, read_video
 from tia2v.models.network import TIA2VNetwork
 from tia2v.training import checkpoint as checkpoint_module
 from tia2v.training import loop as loop_module
-from tia2v.training.checkpoint import find_checkpoint, load_checkpoint
+from tia2v.training.checkpoint import find_checkpoint, load_checkpoint, load_weights
 from tia2v.training.loop import train
 from tia2v.training.signals import Stopped
 
@@ -105,6 +105,19 @@ def test_exact_resume(tiny_toy, tmp_path):
         return [{k: r[k] for k in ("step", "loss", "mse", "vb", "grad_norm", "lr")} for r in lines]
 
     assert values("a") == values("b")
+
+
+def test_motion_stage_fine_tunes_an_exported_motion_model(motion_model, tiny_toy, tmp_path):
+    cfg = tiny_cfg(tiny_toy, tmp_path, f"train.init_from={motion_model}")
+    network = TIA2VNetwork(cfg, "motion")
+    loop_module._init_from(network, cfg.train.init_from)
+    shipped = {
+        "unet": load_weights(motion_model, "motion.safetensors"),
+        "conditioner": load_weights(motion_model, "encoders.safetensors"),
+    }
+    for part, weights in shipped.items():
+        own = getattr(network, part).state_dict()
+        assert weights and all(torch.equal(own[name], tensor) for name, tensor in weights.items())
 
 
 @pytest.mark.parametrize("residual", [False, True], ids=["frames", "change-from-frame-0"])

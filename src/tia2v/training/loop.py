@@ -77,10 +77,13 @@ def forget_rows_after(log_path: Path, step: int) -> None:
 
 
 def _init_from(network: TIA2VNetwork, source: str) -> None:
-    """Motion stage: spatial weights (EMA) and content encoders from a content run or model."""
+    """Motion stage: weights (EMA) and encoders from a content run, or from an exported content
+    or motion model folder (a motion model, e.g. ``checkpoints/demo``, is fine-tuned whole)."""
     folder = Path(source)
-    if (folder / "content.safetensors").is_file():  # an exported model folder
-        unet = load_weights(folder, "content.safetensors")
+    exported = [f"{stage}.safetensors" for stage in ("content", "motion")]
+    unet_file = next((name for name in exported if (folder / name).is_file()), None)
+    if unet_file is not None:
+        unet = load_weights(folder, unet_file)
         encoders = load_weights(folder, "encoders.safetensors")
     else:
         checkpoint = find_checkpoint(folder)
