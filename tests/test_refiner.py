@@ -7,7 +7,9 @@ import torch
 from tests.training.conftest import motion_model, tiny_cfg, tiny_toy  # noqa: F401 - fixtures
 from tia2v import TIA2VPipeline
 from tia2v.errors import InputError
+from tia2v.models.layout import lowres_view, upsample_video
 from tia2v.models.network import TIA2VNetwork
+from tia2v.models.unet import Conditions
 from tia2v.training.loop import train
 
 
@@ -32,6 +34,33 @@ def test_refiner_is_text_only_with_temporal_layers(tiny_toy):  # noqa: F811
     names = [n for n, _ in network.named_parameters()]
     assert any("temporal_attn" in n for n in names) and any("temporal_conv" in n for n in names)
     assert not any("audio" in n for n in names) and not hasattr(network.conditioner, "image")
+
+
+def test_refiner_sees_the_low_resolution_video(tiny_toy):  # noqa: F811
+    cfg = tiny_cfg(tiny_toy, "unused")
+    assert cfg.refiner.model.lowres_channels
+    network = TIA2VNetwork(cfg, "refiner").eval()
+    torch.nn.init.normal_(network.unet.out[-1].weight, std=0.1)  # zero-initialised
+    x = torch.randn(1, 3, 4, 32, 32)
+    text = network.conditioner.encode_text(["a red circle"])
+    cond = Conditions(text=text.tokens, text_mask=text.mask, lowres=torch.zeros_like(x))
+    t = torch.full((1,), 500.0)
+    with torch.no_grad():
+        blank = network(x, t, cond)
+        cond.lowres = torch.ones_like(x)
+        assert not torch.allclose(blank, network(x, t, cond))
+        cond.lowres = None
+        with pytest.raises(ValueError, match="needs cond.lowres"):
+            network(x, t, cond)
+
+
+def test_lowres_view_blurs_like_an_upsampled_video():
+    video = torch.full((1, 3, 2, 8, 8), 0.25)
+    assert torch.equal(lowres_view(video, 2), video)
+    checker = (torch.arange(8)[:, None] + torch.arange(8)[None]) % 2 * 2.0 - 1  # ±1 pixels
+    flat = lowres_view(checker.expand(1, 3, 2, 8, 8), 2)
+    assert flat.shape == (1, 3, 2, 8, 8) and flat.abs().max() == 0  # 2×2 means are 0
+    assert upsample_video(video, 2).shape == (1, 3, 2, 16, 16)
 
 
 def test_refine_doubles_the_resolution(refined_model):

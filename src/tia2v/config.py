@@ -42,6 +42,9 @@ class ModelConfig:
     x_t − √ᾱ_t·frame₀ and its prediction is shifted back (v − √(1−ᾱ_t)·frame₀), so frame 0's
     appearance comes through these shifts and the layers only model what changes; without
     the image it is the plain network. Exact for any sampler or guidance (affine in x₀).
+    ``lowres_channels`` (refiner): every frame also gets the upsampled low-resolution video as
+    input channels (SR3-style), so the refiner re-renders what it is given instead of guessing
+    it from text and a noised copy (the paper's SHR has only those; method §6).
     """
 
     in_channels: int = 3
@@ -62,6 +65,7 @@ class ModelConfig:
     first_frame: str = "noised"
     first_frame_channels: bool = False
     first_frame_residual: bool = False
+    lowres_channels: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError
 from tia2v.inputs import audio_samples, load_image, prepare_audio
 from tia2v.io import write_video
+from tia2v.models.layout import upsample_video
 from tia2v.models.network import TIA2VNetwork
 from tia2v.models.unet import Conditions
 from tia2v.sampling.common import KnownFrames, leading_timesteps, linspace_timesteps
@@ -356,7 +357,8 @@ class TIA2VPipeline:
         progress: bool = False,
     ) -> np.ndarray:
         """SDEdit with the SHR refiner: upsample ×scale, noise to t = strength·T − 1, denoise
-        with DPM-Solver++ under text guidance. Strength 0 returns the upsampled input.
+        with DPM-Solver++ under text guidance (a refiner with ``lowres_channels`` also sees the
+        upsampled input on every step). Strength 0 returns the upsampled input.
 
         Args:
             frames: uint8 (F, H, W, 3).
@@ -377,13 +379,10 @@ class TIA2VPipeline:
         video = (
             torch.from_numpy(np.array(frames)).permute(3, 0, 1, 2).float().to(device) / 127.5 - 1
         )  # (3, F, H, W)
-        up = torch.nn.functional.interpolate(
-            video.transpose(0, 1), scale_factor=rc.scale, mode="bilinear", align_corners=False
-        )
-        up = up.transpose(0, 1)[None].clamp(-1, 1)  # (1, 3, F, sH, sW)
+        up = upsample_video(video[None], rc.scale)  # (1, 3, F, sH, sW)
         t_start = round(strength * self.diffusion.num_timesteps) - 1
         if t_start >= 0:
-            cond = Conditions()
+            cond = Conditions(lowres=up if rc.model.lowres_channels else None)
             if text is not None:
                 encoded = self.refiner.conditioner.encode_text([text])
                 cond.text, cond.text_mask = encoded.tokens, encoded.mask

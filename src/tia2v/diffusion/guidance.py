@@ -63,6 +63,7 @@ def guided_model_fn(
             image=_repeat(cond.image, copies),
             audio=_repeat(cond.audio, copies),
             first_frame=_repeat(cond.first_frame, copies),
+            lowres=_repeat(cond.lowres, copies),
         )
         if without_image is None or "image" not in chain:
             x_in = x.repeat(copies, *([1] * (x.dim() - 1)))

@@ -2,7 +2,8 @@
 
 Public tensors are ``(B, C, F, H, W)``. Per-frame 2-D layers see frames folded into the
 batch, ``(B*F, C, H, W)`` with the frames of one video adjacent; temporal layers see each
-pixel's frame sequence, ``(B*H*W, F, C)``.
+pixel's frame sequence, ``(B*H*W, F, C)``. Resizing whole videos (the refiner's
+low-resolution view) is here too.
 """
 
 from __future__ import annotations
@@ -34,3 +35,18 @@ def sequences_to_batch(x: torch.Tensor, num_frames: int, height: int, width: int
 def repeat_per_frame(tokens: torch.Tensor, num_frames: int) -> torch.Tensor:
     """(B, L, D) per-video tokens → (B*F, L, D), the same tokens for every frame."""
     return tokens.repeat_interleave(num_frames, dim=0)
+
+
+def upsample_video(video: torch.Tensor, scale: int) -> torch.Tensor:
+    """(B, C, F, H, W) in [−1, 1] → (B, C, F, scale·H, scale·W), bilinear, clamped."""
+    frames = torch.nn.functional.interpolate(
+        frames_to_batch(video), scale_factor=scale, mode="bilinear", align_corners=False
+    )
+    return batch_to_frames(frames, video.shape[2]).clamp(-1, 1)
+
+
+def lowres_view(video: torch.Tensor, scale: int) -> torch.Tensor:
+    """What the refiner is given of a clip at its own resolution: the clip area-downsampled
+    by ``scale`` and upsampled back like a generated video. (B, C, F, H, W) → same shape."""
+    small = torch.nn.functional.avg_pool2d(frames_to_batch(video), scale)
+    return upsample_video(batch_to_frames(small, video.shape[2]), scale)

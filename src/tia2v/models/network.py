@@ -8,6 +8,7 @@ from torch import nn
 from tia2v.config import ExperimentConfig, ModelConfig
 from tia2v.encoders import Conditioner
 from tia2v.encoders.base import FrozenEncoder
+from tia2v.models.layout import lowres_view
 from tia2v.models.unet import Conditions, build_model, freeze_spatial
 
 
@@ -32,6 +33,7 @@ class TIA2VNetwork(nn.Module):
         self.stage = stage
         model_cfg, size = stage_model(cfg, stage)
         self.unet = build_model(model_cfg, size, stage, cfg.diffusion)
+        self.lowres_scale = cfg.refiner.scale if model_cfg.lowres_channels else 0
         self.conditioner = Conditioner(
             cfg,
             audio=stage == "motion",
@@ -47,9 +49,13 @@ class TIA2VNetwork(nn.Module):
         keep: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """x: (B, C, F, H, W); cond: Conditions, or a training batch to encode here (inside
-        forward, so that distributed training sees the trainable encoders used)."""
+        forward, so that distributed training sees the trainable encoders used; a refiner with
+        ``lowres_channels`` gets the batch video's low-resolution view)."""
         if isinstance(cond, dict):
-            cond = self.conditioner.conditions(cond)
+            batch = cond
+            cond = self.conditioner.conditions(batch)
+            if self.lowres_scale:
+                cond.lowres = lowres_view(batch["video"], self.lowres_scale)
         return self.unet(x, timesteps, cond, keep)
 
     def saved_state(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:

@@ -43,6 +43,8 @@ class Conditions:
         first_frame: (B, C, H, W) the clean first frame in [−1, 1], for models that also
             take it as input channels (``model.first_frame_channels``); part of the image
             condition (dropped with it).
+        lowres: (B, C, F, H, W) the upsampled low-resolution video, for a refiner with
+            ``model.lowres_channels``; never dropped.
     """
 
     text: torch.Tensor | None = None
@@ -50,6 +52,7 @@ class Conditions:
     image: torch.Tensor | None = None
     audio: torch.Tensor | None = None
     first_frame: torch.Tensor | None = None
+    lowres: torch.Tensor | None = None
 
 
 class UNetBlock(nn.Module):
@@ -139,6 +142,7 @@ class UNet(nn.Module):
         # With first_frame_channels every frame also sees the clean first frame and a channel
         # saying whether it is given (zeros and 0 when the image condition is off).
         extra = cfg.in_channels + 1 if cfg.first_frame_channels else 0
+        extra += cfg.in_channels if cfg.lowres_channels else 0
         self.conv_in = nn.Conv2d(cfg.in_channels + extra, mc, 3, padding=1)
         self.input_blocks, skips, ch, size = nn.ModuleList(), [mc], mc, image_size
         for level, mult in enumerate(cfg.channel_mult):
@@ -259,6 +263,10 @@ class UNet(nn.Module):
             x = x - alpha_bar.sqrt() * reference  # the noised change from frame 0
         if self.cfg.first_frame_channels:
             x = torch.cat([x, planes], dim=1)  # (B, 2C+1, F, H, W)
+        if self.cfg.lowres_channels:
+            if cond.lowres is None:
+                raise ValueError("this refiner (model.lowres_channels) needs cond.lowres")
+            x = torch.cat([x, cond.lowres.to(x.dtype)], dim=1)  # (B, C'+C, F, H, W)
         frames = frames_to_batch(x)  # (B*F, C', H, W)
         if self.cfg.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last)
