@@ -118,7 +118,12 @@ class EncoderConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation, checkpointing and condition dropout."""
+    """Optimisation, checkpointing and condition dropout.
+
+    ``max_noise``: training timesteps are drawn from the first ``max_noise``·T only; a refiner
+    applied at strengths up to ``max_noise`` never denoises from higher, so its training can
+    spend every step there (the demo's refiner; 1 everywhere else).
+    """
 
     run_dir: str = "runs/default"
     init_from: str = ""
@@ -137,6 +142,7 @@ class TrainConfig:
     drop_text: float = 0.1
     drop_image: float = 0.1
     drop_audio: float = 0.1
+    max_noise: float = 1.0
     log_every: int = 50
     save_every: int = 5000
     sample_every: int = 0

@@ -11,7 +11,7 @@ from tests.training.conftest import tiny_cfg
 from tia2v.config import resolve_config
 from tia2v.diffusion.losses import training_losses
 from tia2v.diffusion.schedule import Diffusion
-from tia2v.errors import TrainingError
+from tia2v.errors import ConfigError, TrainingError
 from tia2v.io import probe_video, read_video
 from tia2v.models.network import TIA2VNetwork
 from tia2v.training import checkpoint as checkpoint_module
@@ -178,6 +178,24 @@ def test_two_processes_with_gloo(tiny_toy, tmp_path):
     assert [p.name for p in (run / "checkpoints").glob("step_*")] == ["step_00000003"]
     last = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
     assert last["samples_per_s"] == pytest.approx(2 * last["steps_per_s"], rel=1e-3)
+
+
+def test_max_noise_limits_the_training_timesteps(tiny_toy, tmp_path, monkeypatch):
+    real, drawn = loop_module.training_losses, []
+
+    def recording(diffusion, cfg, model_fn, x0, t, *rest):
+        drawn.extend(t.tolist())
+        return real(diffusion, cfg, model_fn, x0, t, *rest)
+
+    monkeypatch.setattr(loop_module, "training_losses", recording)
+    cfg = tiny_cfg(tiny_toy, tmp_path / "low", "train.max_steps=8", "train.max_noise=0.1")
+    train(cfg, "refiner", progress=False)
+    highest = round(0.1 * cfg.diffusion.num_timesteps)
+    assert len(drawn) == 8 * cfg.train.batch_size and max(drawn) < highest
+    assert len(set(drawn)) > 1
+    for bad in ("0", "1.5"):
+        with pytest.raises(ConfigError, match="train.max_noise must be in"):
+            train(tiny_cfg(tiny_toy, tmp_path / bad, f"train.max_noise={bad}"), "refiner")
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_toy, tmp_path, monkeypatch):

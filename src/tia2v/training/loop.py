@@ -24,7 +24,7 @@ from tia2v.data.cache import find_cache
 from tia2v.data.vat import VATDataset, collate
 from tia2v.diffusion.losses import training_losses
 from tia2v.diffusion.schedule import Diffusion
-from tia2v.errors import InputError, TrainingError
+from tia2v.errors import ConfigError, InputError, TrainingError
 from tia2v.io import load_audio
 from tia2v.models.network import TIA2VNetwork, stage_model
 from tia2v.models.unet import MODALITIES, load_content_weights
@@ -132,6 +132,8 @@ def train(
     from tqdm import tqdm
 
     tc = cfg.train
+    if not 0.0 < tc.max_noise <= 1.0:
+        raise ConfigError(f"train.max_noise must be in (0, 1], got {tc.max_noise}")
     use_cuda = torch.cuda.is_available()
     accelerator = Accelerator(
         cpu=not use_cuda,
@@ -171,6 +173,7 @@ def train(
     model, optimizer = accelerator.prepare(network, optimizer)
     ema.to(accelerator.device)
     diffusion = Diffusion.from_config(cfg.diffusion)
+    highest_t = max(1, round(tc.max_noise * diffusion.num_timesteps))  # t < highest_t
 
     # -- Data ----------------------------------------------------------------------------------
     data_cfg = dataclasses.replace(cfg.data, image_size=stage_model(cfg, stage)[1])
@@ -247,9 +250,7 @@ def train(
                     m: (torch.rand(size, generator=generator) >= drop[m]).to(x0.device)
                     for m in modalities
                 }
-                t = torch.randint(0, diffusion.num_timesteps, (size,), generator=generator).to(
-                    x0.device
-                )
+                t = torch.randint(0, highest_t, (size,), generator=generator).to(x0.device)
                 noise = torch.randn(x0.shape, generator=generator).to(x0.device)
                 known = None
                 if "image" in keep and cfg.model.first_frame == "clean":  # image includes frame 0
