@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Reproduces checkpoints/demo: synthesise the toy set (at 32 px for the content and motion
 # stages, the same clips at 64 px for the 32 -> 64 refiner), cache its text embeddings, train
-# the content stage, then the motion stage, then the refiner, then export. Safe to rerun:
-# every stage resumes from its last checkpoint and a finished stage is skipped.
+# the content stage, then the motion stage, fine-tune the exported motion model with a fresh
+# optimiser (how the shipped one was continued), train the refiner (on every noise level,
+# then on the lower half only: train.max_noise=0.5, as it is used at strength <= 0.5), then
+# export. Safe to rerun: every stage resumes from its last checkpoint and a finished stage is
+# skipped.
 #
-#   bash scripts/train_demo.sh     # CONTENT_STEPS=3000 MOTION_STEPS=6000 REFINER_STEPS=1200
+#   bash scripts/train_demo.sh     # step counts below; each can be set in the environment
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TIA2V=${TIA2V:-.venv/bin/tia2v}
@@ -13,7 +16,9 @@ DATA64=${DATA64:-data/toy-demo-64}
 RUNS=${RUNS:-runs}
 CONTENT_STEPS=${CONTENT_STEPS:-3000}
 MOTION_STEPS=${MOTION_STEPS:-6000}
-REFINER_STEPS=${REFINER_STEPS:-1200}
+MOTION_FT_STEPS=${MOTION_FT_STEPS:-3570}
+REFINER_FULL_STEPS=${REFINER_FULL_STEPS:-1349}
+REFINER_STEPS=${REFINER_STEPS:-2542}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 # synth DIR SIZE: the demo's clips (seed 0) rendered at SIZE pixels.
@@ -26,12 +31,12 @@ synth "$DATA" 32
 synth "$DATA64" 64
 "$TIA2V" --quiet prepare "$DATA" --config demo --set data.root="$DATA"
 
-# stage NAME RUN_DIR DATA STEPS ARGS...: train, or resume, until STEPS.
+# stage NAME RUN_DIR DATA STEPS ARGS...: train, or resume, until STEPS (ARGS apply to both).
 stage() {
   local name=$1 run=$2 data=$3 steps=$4
   shift 4
   if [ -f "$run/checkpoints/latest" ]; then
-    "$TIA2V" --quiet train "$name" --resume "$run" --set train.max_steps="$steps"
+    "$TIA2V" --quiet train "$name" --resume "$run" --set train.max_steps="$steps" "$@"
   else
     "$TIA2V" --quiet train "$name" --config demo --set data.root="$data" --set train.run_dir="$run" \
       --set train.max_steps="$steps" "$@"
@@ -39,8 +44,10 @@ stage() {
 }
 stage content "$RUNS/demo-content" "$DATA" "$CONTENT_STEPS"
 stage motion "$RUNS/demo-motion" "$DATA" "$MOTION_STEPS" --set train.init_from="$RUNS/demo-content"
-stage refiner "$RUNS/demo-refiner" "$DATA64" "$REFINER_STEPS" --set train.batch_size=1
+stage motion "$RUNS/demo-motion-ft" "$DATA" "$MOTION_FT_STEPS" --set train.init_from="$RUNS/demo-motion/model"
+stage refiner "$RUNS/demo-refiner" "$DATA64" "$REFINER_FULL_STEPS" --set train.batch_size=1
+stage refiner "$RUNS/demo-refiner" "$DATA64" "$REFINER_STEPS" --set train.max_noise=0.5
 mkdir -p checkpoints/demo  # its README.md (the model card) is kept
-cp "$RUNS/demo-motion/model/"*.safetensors "$RUNS/demo-motion/model/config.yaml" checkpoints/demo/
+cp "$RUNS/demo-motion-ft/model/"*.safetensors "$RUNS/demo-motion-ft/model/config.yaml" checkpoints/demo/
 cp "$RUNS/demo-refiner/model/refiner.safetensors" "$RUNS/demo-refiner/model/refiner_encoders.safetensors" checkpoints/demo/
 echo "exported checkpoints/demo"
