@@ -33,7 +33,10 @@ class TIA2VNetwork(nn.Module):
         self.stage = stage
         model_cfg, size = stage_model(cfg, stage)
         self.unet = build_model(model_cfg, size, stage, cfg.diffusion)
-        self.lowres_scale = cfg.refiner.scale if model_cfg.lowres_channels else 0
+        # The refiner's low-resolution input is its clip seen at 1/scale (0: not used).
+        self.lowres_scale = (
+            cfg.refiner.scale if stage == "refiner" and model_cfg.lowres_channels else 0
+        )
         self.conditioner = Conditioner(
             cfg,
             audio=stage == "motion",
