@@ -382,7 +382,7 @@ class TIA2VPipeline:
         up = upsample_video(video[None], rc.scale)  # (1, 3, F, sH, sW)
         t_start = round(strength * self.diffusion.num_timesteps) - 1
         if t_start >= 0:
-            cond = Conditions(lowres=up if rc.model.lowres_channels else None)
+            cond = Conditions(lowres=up if self.refiner.lowres_scale else None)
             if text is not None:
                 encoded = self.refiner.conditioner.encode_text([text])
                 cond.text, cond.text_mask = encoded.tokens, encoded.mask
