@@ -42,6 +42,10 @@ class ModelConfig:
     x_t − √ᾱ_t·frame₀ and its prediction is shifted back (v − √(1−ᾱ_t)·frame₀), so frame 0's
     appearance comes through these shifts and the layers only model what changes; without
     the image it is the plain network. Exact for any sampler or guidance (affine in x₀).
+    ``pooled_text``: the masked mean of the text tokens, projected, is added to the timestep
+    embedding (as Imagen does), so every ResBlock at every resolution sees the prompt, not only
+    the attention sites; zero-initialised, so a model trained without it is fine-tuned from
+    its exact output.
     ``lowres_channels`` (refiner): every frame also gets the upsampled low-resolution video as
     input channels (SR3-style), so the refiner re-renders what it is given instead of guessing
     it from text and a noised copy (the paper's SHR has only those; method §6).
@@ -65,6 +69,7 @@ class ModelConfig:
     first_frame: str = "noised"
     first_frame_channels: bool = False
     first_frame_residual: bool = False
+    pooled_text: bool = False
     lowres_channels: bool = False
 
 

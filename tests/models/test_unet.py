@@ -197,3 +197,31 @@ def test_first_frame_residual_is_the_plain_network_on_the_change_from_frame_0(pr
 def test_first_frame_residual_needs_the_schedule():
     with pytest.raises(ValueError, match="diffusion config"):
         build_model(dataclasses.replace(CFG, first_frame_residual=True), 16, "motion")
+
+
+def test_pooled_text_reaches_a_model_without_attention_and_starts_as_a_no_op():
+    plain = dataclasses.replace(CFG, attention_resolutions=())  # text enters only at the middle
+    pooled = dataclasses.replace(plain, pooled_text=True)
+    x, t = torch.randn(1, 3, 2, 16, 16), torch.tensor([500.0])
+    text = conditions(1, 2, seed=1).text, conditions(1, 2, seed=2).text
+    torch.manual_seed(0)
+    without = build_model(plain, 16, "motion").eval()
+    with_pooled = build_model(pooled, 16, "motion").eval()
+    randomize_zero_layers(without)  # the zero output layers would hide every path
+    report = load_content_weights(with_pooled, without.state_dict())
+    assert report.new and all(name.startswith("text_embed.") for name in report.new)
+    before = with_pooled(x, t, Conditions(text=text[0]))
+    assert torch.equal(before, without(x, t, Conditions(text=text[0])))  # zero-initialised
+    randomize_zero_layers(with_pooled.text_embed)
+    # Only the pooled path differs between the two models: it alone carries the prompt's change.
+    shift = with_pooled(x, t, Conditions(text=text[0])) - without(x, t, Conditions(text=text[0]))
+    other = with_pooled(x, t, Conditions(text=text[1])) - without(x, t, Conditions(text=text[1]))
+    assert shift.abs().max() > 1e-3 and not torch.allclose(shift, other)
+    # Padding is not pooled: a masked-out token changes nothing.
+    padded = torch.cat([text[0], torch.randn(1, 2, D)], dim=1)
+    mask = torch.tensor([[True] * 5 + [False] * 2])
+    assert torch.allclose(
+        with_pooled(x, t, Conditions(text=padded, text_mask=mask)),
+        with_pooled(x, t, Conditions(text=text[0])),
+        atol=1e-5,
+    )

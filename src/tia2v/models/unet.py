@@ -113,6 +113,12 @@ class UNet(nn.Module):
         self.time_embed = nn.Sequential(
             nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
+        if cfg.pooled_text:
+            self.text_embed = nn.Sequential(
+                nn.Linear(cfg.context_dim, emb_dim),
+                nn.SiLU(),
+                zero_module(nn.Linear(emb_dim, emb_dim)),
+            )
         self.null_text = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
         self.null_image = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
         if audio:
@@ -251,6 +257,10 @@ class UNet(nn.Module):
             repeat_per_frame(text_mask, num_frames),  # (B*F, Lt)
         )
         emb = self.time_embed(timestep_embedding(timesteps, self.cfg.model_channels))  # (B, E)
+        if self.cfg.pooled_text:
+            weights = text_mask.to(text.dtype).unsqueeze(-1)  # (B, Lt, 1)
+            pooled = (text * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)
+            emb = emb + self.text_embed(pooled)
         emb = repeat_per_frame(emb, num_frames)  # (B*F, E)
 
         channels = x.shape[1]
@@ -324,6 +334,12 @@ def is_temporal(name: str) -> bool:
     return name == "null_audio" or any(part.startswith("temporal_") for part in name.split("."))
 
 
+def starts_as_identity(name: str) -> bool:
+    """Parameters a source model may lack: their modules are no-ops at initialisation (the
+    temporal layers, the pooled-text path), so the model starts as the one it was loaded from."""
+    return is_temporal(name) or name.startswith("text_embed.")
+
+
 @dataclass
 class LoadReport:
     """Which tensors a weight transfer copied, which it left new, which it ignored."""
@@ -344,7 +360,7 @@ def load_content_weights(motion: UNet, content_state: dict[str, torch.Tensor]) -
         ValueError: a tensor's shape differs (the two configs do not match).
     """
     own = motion.state_dict()
-    missing = [name for name in own if name not in content_state and not is_temporal(name)]
+    missing = [name for name in own if name not in content_state and not starts_as_identity(name)]
     if missing:
         raise KeyError(f"content weights lack {len(missing)} spatial tensors, e.g. {missing[0]!r}")
     for name, tensor in content_state.items():
