@@ -199,8 +199,8 @@ def test_first_frame_residual_needs_the_schedule():
         build_model(dataclasses.replace(CFG, first_frame_residual=True), 16, "motion")
 
 
-def test_pooled_text_reaches_a_model_without_attention_and_starts_as_a_no_op():
-    plain = dataclasses.replace(CFG, attention_resolutions=())  # text enters only at the middle
+def test_pooled_text_starts_as_a_no_op_and_then_carries_the_prompt():
+    plain = dataclasses.replace(CFG, attention_resolutions=())  # cross-attention: the middle only
     pooled = dataclasses.replace(plain, pooled_text=True)
     x, t = torch.randn(1, 3, 2, 16, 16), torch.tensor([500.0])
     text = conditions(1, 2, seed=1).text, conditions(1, 2, seed=2).text
