@@ -128,6 +128,11 @@ class TrainConfig:
     ``max_noise``: training timesteps are drawn from the first ``max_noise``·T only; a refiner
     applied at strengths up to ``max_noise`` never denoises from higher, so its training can
     spend every step there (the demo's refiner; 1 everywhere else).
+
+    ``timestep_shift``: s > 1 draws training timesteps toward high noise, t = s·u/(1+(s−1)·u)·T
+    for u uniform (the SD3 shift applied to the draw only; the schedule and sampling are
+    unchanged). Text is what decides a toy video's layout and motion only near t = T, where
+    x_t no longer shows them: s = 4 trains t > 0.95·T 17 % of the time instead of 5 %.
     """
 
     run_dir: str = "runs/default"
@@ -148,6 +153,7 @@ class TrainConfig:
     drop_image: float = 0.1
     drop_audio: float = 0.1
     max_noise: float = 1.0
+    timestep_shift: float = 1.0
     log_every: int = 50
     save_every: int = 5000
     sample_every: int = 0

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tia2v.config import DiffusionConfig
-from tia2v.diffusion.losses import training_losses
+from tia2v.diffusion.losses import sample_timesteps, training_losses
 from tia2v.diffusion.schedule import Diffusion, cosine_betas
 
 CFG = DiffusionConfig(num_timesteps=1000)
@@ -102,3 +102,19 @@ def test_known_frames_are_given_clean_and_left_out_of_the_loss():
     assert torch.equal(seen["x"][:2, :, 0], x0[:2, :, 0])  # clean where known
     assert not torch.equal(seen["x"][2:, :, 0], x0[2:, :, 0])
     assert torch.all(out["mse"][:2] < 2) and torch.all(out["mse"][2:] > 1000)
+
+
+def test_timestep_shift_draws_high_noise_more_often_and_stays_in_range():
+    def draw(shift, highest=1000):
+        return sample_timesteps(200_000, highest, shift, torch.Generator().manual_seed(0))
+
+    uniform, shifted = draw(1.0), draw(4.0)
+    assert torch.equal(
+        uniform, torch.randint(0, 1000, (200_000,), generator=torch.Generator().manual_seed(0))
+    )
+    # P(t >= 950) is 5 % uniform; with shift 4 it is P(u > 0.95 / (4 - 3 * 0.95)) = 17.4 %.
+    assert (uniform >= 950).float().mean().item() == pytest.approx(0.05, abs=0.003)
+    assert (shifted >= 950).float().mean().item() == pytest.approx(1 - 0.95 / 1.15, abs=0.003)
+    assert shifted.min() >= 0 and shifted.max() == 999 and shifted.dtype == torch.long
+    assert draw(0.5).float().mean() < uniform.float().mean()  # shift < 1: toward low noise
+    assert draw(4.0, highest=100).max() == 99  # respects train.max_noise's bound

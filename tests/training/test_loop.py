@@ -193,9 +193,15 @@ def test_max_noise_limits_the_training_timesteps(tiny_toy, tmp_path, monkeypatch
     highest = round(0.1 * cfg.diffusion.num_timesteps)
     assert len(drawn) == 8 * cfg.train.batch_size and max(drawn) < highest
     assert len(set(drawn)) > 1
+    drawn.clear()  # a large train.timestep_shift puts (almost) every draw near the top
+    shifted = ("train.max_steps=4", "train.max_noise=0.1", "train.timestep_shift=1000")
+    train(tiny_cfg(tiny_toy, tmp_path / "shift", *shifted), "refiner", progress=False)
+    assert len(drawn) == 4 * cfg.train.batch_size and min(drawn) >= 0.9 * highest
     for bad in ("0", "1.5"):
         with pytest.raises(ConfigError, match="train.max_noise must be in"):
             train(tiny_cfg(tiny_toy, tmp_path / bad, f"train.max_noise={bad}"), "refiner")
+    with pytest.raises(ConfigError, match="train.timestep_shift must be > 0"):
+        train(tiny_cfg(tiny_toy, tmp_path / "bad-shift", "train.timestep_shift=0"), "refiner")
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_toy, tmp_path, monkeypatch):

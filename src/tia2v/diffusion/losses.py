@@ -126,6 +126,19 @@ def training_losses(
     return {"loss": weighted + vlb_weight * vb, "mse": mse, "vb": vb}
 
 
+def sample_timesteps(
+    size: int, highest: int, shift: float, generator: torch.Generator
+) -> torch.Tensor:
+    """(size,) integer training timesteps in [0, highest): uniform for ``shift`` = 1, else the
+    uniform draw u mapped to shift·u / (1 + (shift − 1)·u), which favours high noise for
+    shift > 1."""
+    if shift == 1.0:
+        return torch.randint(0, highest, (size,), generator=generator)
+    u = torch.rand(size, generator=generator, dtype=torch.float64)
+    shifted = shift * u / (1 + (shift - 1) * u)
+    return (shifted * highest).long().clamp(max=highest - 1)
+
+
 def loss_weight(diffusion: Diffusion, cfg: DiffusionConfig, t: torch.Tensor) -> torch.Tensor:
     """w(t): 1, or min-SNR-γ (Hang et al. 2023) expressed for the chosen target. (B,)."""
     if cfg.loss_weighting == "none":

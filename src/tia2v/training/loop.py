@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Sampler
 from tia2v.config import ExperimentConfig, save_config
 from tia2v.data.cache import find_cache
 from tia2v.data.vat import VATDataset, collate
-from tia2v.diffusion.losses import training_losses
+from tia2v.diffusion.losses import sample_timesteps, training_losses
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import ConfigError, InputError, TrainingError
 from tia2v.io import load_audio
@@ -134,6 +134,8 @@ def train(
     tc = cfg.train
     if not 0.0 < tc.max_noise <= 1.0:
         raise ConfigError(f"train.max_noise must be in (0, 1], got {tc.max_noise}")
+    if not tc.timestep_shift > 0.0:
+        raise ConfigError(f"train.timestep_shift must be > 0, got {tc.timestep_shift}")
     use_cuda = torch.cuda.is_available()
     accelerator = Accelerator(
         cpu=not use_cuda,
@@ -250,7 +252,7 @@ def train(
                     m: (torch.rand(size, generator=generator) >= drop[m]).to(x0.device)
                     for m in modalities
                 }
-                t = torch.randint(0, highest_t, (size,), generator=generator).to(x0.device)
+                t = sample_timesteps(size, highest_t, tc.timestep_shift, generator).to(x0.device)
                 noise = torch.randn(x0.shape, generator=generator).to(x0.device)
                 known = None
                 if "image" in keep and cfg.model.first_frame == "clean":  # image includes frame 0
