@@ -1,17 +1,25 @@
-"""Training diagnostic: how well does a run denoise real clips at each noise level?
+"""Training diagnostic: how well does a model denoise real clips at each noise level, and
+does its prediction depend on the prompt?
 
-    .venv/bin/python benchmarks/denoise_probe.py RUN_DIR [--clips 8] [--stage content]
+    .venv/bin/python benchmarks/denoise_probe.py RUN_OR_MODEL [--clips 8] [--stage content]
+        [--data data/toy-demo] [--swap direction|colour] [--no-image]
 
-Loads the run's latest checkpoint (EMA weights), noises held-out clips to several t with
-frame 0 given as in training, and prints one JSON line: the mean |x̂₀ − x₀| over frames 1+
-per t, next to the error of simply copying frame 0 (a model that cannot beat the copy at
-high noise will not sample a video that follows its first frame).
+Loads a run's latest checkpoint (EMA weights) or a model folder (``checkpoints/demo``), noises
+held-out clips to several t with frame 0 given as in training, and prints one JSON line: the
+mean |x̂₀ − x₀| over frames 1+ per t, next to the error of simply copying frame 0 (a model
+that cannot beat the copy at high noise will not sample a video that follows its first
+frame). With ``--swap``, each toy caption's direction (or object and background colours) is
+replaced by another and the report adds, per t, the error with that wrong prompt and the
+mean |Δx̂₀| it caused: a model that ignores the prompt has Δ ≈ 0. ``--no-image`` drops the
+image condition (frame 0 is noised like the others).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from pathlib import Path
 
 import torch
 
@@ -19,38 +27,77 @@ from tia2v.config import load_config
 from tia2v.data.vat import VATDataset, collate
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.models.network import TIA2VNetwork
+from tia2v.pipeline import TIA2VPipeline
 from tia2v.training.checkpoint import find_checkpoint, load_weights
+
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+def load_network(path: Path, stage: str) -> tuple[TIA2VNetwork, object]:
+    """A run (its latest checkpoint's EMA weights) or a model folder → (network, config)."""
+    if (path / "checkpoints").is_dir() or (path / "model.safetensors").is_file():
+        folder = find_checkpoint(path)
+        cfg = load_config(folder / "config.yaml")
+        network = TIA2VNetwork(cfg, stage)
+        state = load_weights(folder, "model.safetensors")
+        state.update(load_weights(folder, "ema.safetensors"))
+        network.load_saved_state(state)
+        return network.eval(), cfg
+    pipe = TIA2VPipeline.from_pretrained(path, device="cpu")
+    return pipe.network.eval(), pipe.cfg
+
+
+def swapped_caption(caption: str, meta: dict, what: str) -> str:
+    """The caption with its direction reversed, or its object/background colours changed."""
+    if what == "direction":
+        return caption.replace(meta["direction"], OPPOSITE[meta["direction"]])
+    color = "green" if meta["color"] != "green" else "red"
+    background = "blue" if meta["bg"] != "blue" else "yellow"
+    return caption.replace(meta["color"], color).replace(meta["bg"], background)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("run")
+    parser.add_argument("run", type=Path)
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--stage", default="content", choices=["content", "motion"])
+    parser.add_argument("--data", help="data root (default: the model config's data.root)")
     parser.add_argument("--timesteps", type=int, nargs="+", default=[20, 200, 400, 600, 800, 950])
+    parser.add_argument("--swap", choices=["direction", "colour"])
+    parser.add_argument("--no-image", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    folder = find_checkpoint(args.run)
-    cfg = load_config(folder / "config.yaml")
-    network = TIA2VNetwork(cfg, args.stage).eval()
-    state = load_weights(folder, "model.safetensors")
-    state.update(load_weights(folder, "ema.safetensors"))
-    network.load_saved_state(state)
+    network, cfg = load_network(args.run, args.stage)
+    if args.data:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=args.data))
     diffusion = Diffusion.from_config(cfg.diffusion)
     ds = VATDataset(cfg.data, "test")
     batch = collate([ds[i] for i in range(min(args.clips, len(ds)))])
     x0 = batch["video"]
     size = x0.shape[0]
     keep = {name: torch.ones(size, dtype=torch.bool) for name in ("text", "image", "audio")}
-    if args.stage == "content":
+    if network.stage == "content":
         keep.pop("audio")
-    clean_first = cfg.model.first_frame == "clean"
+    keep["image"] = torch.full((size,), not args.no_image)
+    clean_first = cfg.model.first_frame == "clean" and not args.no_image
+    prompts = {"true": batch["caption"]}
+    if args.swap:
+        metas = [
+            json.loads((Path(cfg.data.root) / "test" / "meta" / f"{clip}.json").read_text())
+            for clip in batch["id"]
+        ]
+        prompts["swapped"] = [
+            swapped_caption(c, m, args.swap) for c, m in zip(batch["caption"], metas, strict=True)
+        ]
+    batch = {k: v for k, v in batch.items() if k not in ("text_tokens", "text_mask")}
     report = {
         "benchmark": "denoise_probe",
-        "checkpoint": str(folder),
+        "model": str(args.run),
         "clips": size,
+        "swap": args.swap,
+        "image": not args.no_image,
         "copy_frame0_error": (x0[:, :, 1:] - x0[:, :, :1]).abs().mean().item(),
     }
     generator = torch.Generator().manual_seed(0)
@@ -60,9 +107,17 @@ def main() -> None:
             xt = diffusion.q_sample(x0, steps, torch.randn(x0.shape, generator=generator))
             if clean_first:
                 xt[:, :, 0] = x0[:, :, 0]
-            out = network(xt, diffusion.model_timesteps(steps), batch, keep)
-            _, x0_hat = diffusion.eps_and_x0(diffusion.split_output(out)[0], xt, steps)
-            report[f"x0_error_t{t}"] = (x0_hat - x0)[:, :, 1:].abs().mean().item()
+            x0_hats = {}
+            for name, captions in prompts.items():
+                out = network(
+                    xt, diffusion.model_timesteps(steps), {**batch, "caption": captions}, keep
+                )
+                x0_hats[name] = diffusion.eps_and_x0(diffusion.split_output(out)[0], xt, steps)[1]
+            report[f"x0_error_t{t}"] = (x0_hats["true"] - x0)[:, :, 1:].abs().mean().item()
+            if args.swap:
+                wrong = x0_hats["swapped"][:, :, 1:]
+                report[f"x0_error_swapped_t{t}"] = (wrong - x0[:, :, 1:]).abs().mean().item()
+                report[f"x0_change_t{t}"] = (wrong - x0_hats["true"][:, :, 1:]).abs().mean().item()
     print(json.dumps(report))
 
 
