@@ -129,9 +129,9 @@ class TrainConfig:
     applied at strengths up to ``max_noise`` never denoises from higher, so its training can
     spend every step there (the demo's refiner; 1 everywhere else).
 
-    ``timestep_shift``: s > 1 draws training timesteps toward high noise, t = s·u/(1+(s−1)·u)·T
-    for u uniform (the SD3 shift applied to the draw only; the schedule and sampling are
-    unchanged). Text is what decides a toy video's layout and motion only near t = T, where
+    ``timestep_shift``: s > 1 draws training timesteps toward high noise,
+    t = s·u/(1+(s−1)·u)·max_noise·T for u uniform (the SD3 shift applied to the draw only;
+    the schedule and sampling are unchanged). Text is what decides a toy video's layout and motion only near t = T, where
     x_t no longer shows them: s = 4 trains t > 0.95·T 17 % of the time instead of 5 %.
     """
 
