@@ -28,7 +28,7 @@ from tia2v.data.vat import VATDataset, collate
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.models.network import TIA2VNetwork
 from tia2v.pipeline import TIA2VPipeline
-from tia2v.training.checkpoint import find_checkpoint, load_weights
+from tia2v.training.checkpoint import averaged_weights, find_checkpoint
 
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
 
@@ -39,9 +39,7 @@ def load_network(path: Path, stage: str) -> tuple[TIA2VNetwork, object]:
         folder = find_checkpoint(path)
         cfg = load_config(folder / "config.yaml")
         network = TIA2VNetwork(cfg, stage)
-        state = load_weights(folder, "model.safetensors")
-        state.update(load_weights(folder, "ema.safetensors"))
-        network.load_saved_state(state)
+        network.load_saved_state(averaged_weights(folder))
         return network.eval(), cfg
     pipe = TIA2VPipeline.from_pretrained(path, device="cpu")
     return pipe.network.eval(), pipe.cfg

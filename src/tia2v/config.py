@@ -131,8 +131,9 @@ class TrainConfig:
 
     ``timestep_shift``: s > 1 draws training timesteps toward high noise,
     t = s·u/(1+(s−1)·u)·max_noise·T for u uniform (the SD3 shift applied to the draw only;
-    the schedule and sampling are unchanged). Text is what decides a toy video's layout and motion only near t = T, where
-    x_t no longer shows them: s = 4 trains t > 0.95·T 17 % of the time instead of 5 %.
+    the schedule and sampling are unchanged). Text is what decides a toy video's layout and
+    motion only near t = T, where x_t no longer shows them: s = 4 trains t > 0.95·T 17 % of
+    the time instead of 5 %.
     """
 
     run_dir: str = "runs/default"

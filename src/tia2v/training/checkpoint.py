@@ -106,6 +106,14 @@ def load_weights(folder: Path, name: str) -> dict[str, torch.Tensor]:
         raise InputError(f"{path}: corrupt or unreadable weights ({type(exc).__name__})") from exc
 
 
+def averaged_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's weights with the EMA averages in place of the trained ones (buffers and
+    frozen parameters, which the EMA does not hold, come from the model): what a run exports."""
+    weights = load_weights(folder, "model.safetensors")
+    weights.update(load_weights(folder, "ema.safetensors"))
+    return weights
+
+
 def load_checkpoint(folder: Path) -> dict:
     """Everything ``save_checkpoint`` wrote, with RNG states restored into this process."""
     try:

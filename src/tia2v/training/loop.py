@@ -30,6 +30,7 @@ from tia2v.models.network import TIA2VNetwork, stage_model
 from tia2v.models.unet import MODALITIES, load_content_weights
 from tia2v.pipeline import TIA2VPipeline
 from tia2v.training.checkpoint import (
+    averaged_weights,
     find_checkpoint,
     load_checkpoint,
     load_weights,
@@ -87,8 +88,7 @@ def _init_from(network: TIA2VNetwork, source: str) -> None:
         encoders = load_weights(folder, "encoders.safetensors")
     else:
         checkpoint = find_checkpoint(folder)
-        model = load_weights(checkpoint, "model.safetensors")
-        model.update(load_weights(checkpoint, "ema.safetensors"))
+        model = averaged_weights(checkpoint)
         unet = {k[5:]: v for k, v in model.items() if k.startswith("unet.")}
         encoders = {k[12:]: v for k, v in model.items() if k.startswith("conditioner.")}
     report = load_content_weights(network.unet, unet)
