@@ -46,6 +46,10 @@ class ModelConfig:
     embedding (as Imagen does), so every ResBlock at every resolution sees the prompt, not only
     the attention sites; zero-initialised, so a model trained without it is fine-tuned from
     its exact output.
+    ``frame_text``: the pooled prompt beside each frame's position encoding, through an MLP, is
+    added to that frame's timestep embedding, so what the prompt asks of frame f (how far the
+    object has moved by then, say) reaches every ResBlock of that frame; the other paths give
+    every frame the same prompt vector. Zero-initialised like ``pooled_text``.
     ``lowres_channels`` (refiner): every frame also gets the upsampled low-resolution video as
     input channels (SR3-style), so the refiner re-renders what it is given instead of guessing
     it from text and a noised copy (the paper's SHR has only those; method §6).
@@ -70,6 +74,7 @@ class ModelConfig:
     first_frame_channels: bool = False
     first_frame_residual: bool = False
     pooled_text: bool = False
+    frame_text: bool = False
     lowres_channels: bool = False
 
 

@@ -225,3 +225,29 @@ def test_pooled_text_starts_as_a_no_op_and_then_carries_the_prompt():
         with_pooled(x, t, Conditions(text=text[0])),
         atol=1e-5,
     )
+
+
+def test_frame_text_starts_as_a_no_op_and_pairs_the_prompt_with_each_frame():
+    plain = dataclasses.replace(CFG, attention_resolutions=(), pooled_text=True)
+    framed = dataclasses.replace(plain, frame_text=True)
+    x, t = torch.randn(2, 3, 3, 16, 16), torch.tensor([500.0, 900.0])
+    cond = conditions(2, 3, seed=1)
+    torch.manual_seed(0)
+    without = build_model(plain, 16, "motion").eval()
+    with_frames = build_model(framed, 16, "motion").eval()
+    randomize_zero_layers(without)
+    report = load_content_weights(with_frames, without.state_dict())
+    assert report.new and all(name.startswith("frame_text_embed.") for name in report.new)
+    assert torch.equal(with_frames(x, t, cond), without(x, t, cond))  # zero-initialised
+    randomize_zero_layers(with_frames.frame_text_embed)
+    other = dataclasses.replace(cond, text=conditions(2, 3, seed=2).text)
+    shift = with_frames(x, t, cond) - without(x, t, cond)
+    assert shift.abs().max() > 1e-3
+    assert not torch.allclose(shift, with_frames(x, t, other) - without(x, t, other))
+    # Each frame's pair: the same pooled prompt, that frame's own position.
+    pooled = torch.randn(2, D)
+    pairs = with_frames.frame_text_pairs(pooled, 3).unflatten(0, (2, 3))  # (B, F, D+mc)
+    assert pairs.shape == (2, 3, D + CFG.model_channels)
+    assert torch.equal(pairs[:, :, :D], pooled[:, None].expand(-1, 3, -1))
+    assert torch.equal(pairs[0, :, D:], pairs[1, :, D:])
+    assert not torch.allclose(pairs[:, 0, D:], pairs[:, 1, D:])

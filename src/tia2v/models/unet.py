@@ -119,6 +119,12 @@ class UNet(nn.Module):
                 nn.SiLU(),
                 zero_module(nn.Linear(emb_dim, emb_dim)),
             )
+        if cfg.frame_text:
+            self.frame_text_embed = nn.Sequential(
+                nn.Linear(cfg.context_dim + mc, emb_dim),
+                nn.SiLU(),
+                zero_module(nn.Linear(emb_dim, emb_dim)),
+            )
         self.null_text = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
         self.null_image = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
         if audio:
@@ -257,11 +263,13 @@ class UNet(nn.Module):
             repeat_per_frame(text_mask, num_frames),  # (B*F, Lt)
         )
         emb = self.time_embed(timestep_embedding(timesteps, self.cfg.model_channels))  # (B, E)
+        weights = text_mask.to(text.dtype).unsqueeze(-1)  # (B, Lt, 1)
+        pooled = (text * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)
         if self.cfg.pooled_text:
-            weights = text_mask.to(text.dtype).unsqueeze(-1)  # (B, Lt, 1)
-            pooled = (text * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)
             emb = emb + self.text_embed(pooled)
         emb = repeat_per_frame(emb, num_frames)  # (B*F, E)
+        if self.cfg.frame_text:
+            emb = emb + self.frame_text_embed(self.frame_text_pairs(pooled, num_frames))
 
         channels = x.shape[1]
         planes = None
@@ -295,6 +303,19 @@ class UNet(nn.Module):
             shift = (1 - alpha_bar).sqrt() * reference
             out = torch.cat([out[:, :channels] - shift, out[:, channels:]], dim=1)
         return out  # ε is the same for the change and the frames: nothing to shift
+
+    def frame_text_pairs(self, pooled: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """pooled: (B, D) → (B*F, D+mc): the pooled prompt beside each frame's position."""
+        frames = torch.arange(num_frames, device=pooled.device)
+        position = timestep_embedding(frames, self.cfg.model_channels).to(pooled.dtype)  # (F, mc)
+        pairs = torch.cat(
+            [
+                pooled[:, None].expand(-1, num_frames, -1),  # (B, F, D)
+                position[None].expand(pooled.shape[0], -1, -1),  # (B, F, mc)
+            ],
+            dim=-1,
+        )
+        return pairs.flatten(0, 1)  # (B*F, D+mc)
 
     def schedule_at(self, timesteps: torch.Tensor) -> torch.Tensor:
         """ᾱ at the network's timesteps (``Diffusion.model_timesteps``). (B,)"""
@@ -336,8 +357,9 @@ def is_temporal(name: str) -> bool:
 
 def starts_as_identity(name: str) -> bool:
     """Parameters a source model may lack: their modules are no-ops at initialisation (the
-    temporal layers, the pooled-text path), so the model starts as the one it was loaded from."""
-    return is_temporal(name) or name.startswith("text_embed.")
+    temporal layers, the pooled-text and frame-text paths), so the model starts as the one it
+    was loaded from."""
+    return is_temporal(name) or name.startswith(("text_embed.", "frame_text_embed."))
 
 
 @dataclass
