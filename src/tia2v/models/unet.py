@@ -263,8 +263,9 @@ class UNet(nn.Module):
             repeat_per_frame(text_mask, num_frames),  # (B*F, Lt)
         )
         emb = self.time_embed(timestep_embedding(timesteps, self.cfg.model_channels))  # (B, E)
-        weights = text_mask.to(text.dtype).unsqueeze(-1)  # (B, Lt, 1)
-        pooled = (text * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)
+        if self.cfg.pooled_text or self.cfg.frame_text:
+            weights = text_mask.to(text.dtype).unsqueeze(-1)  # (B, Lt, 1)
+            pooled = (text * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)
         if self.cfg.pooled_text:
             emb = emb + self.text_embed(pooled)
         emb = repeat_per_frame(emb, num_frames)  # (B*F, E)
