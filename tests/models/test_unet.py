@@ -251,3 +251,43 @@ def test_frame_text_starts_as_a_no_op_and_pairs_the_prompt_with_each_frame():
     assert torch.equal(pairs[:, :, :D], pooled[:, None].expand(-1, 3, -1))
     assert torch.equal(pairs[0, :, D:], pairs[1, :, D:])
     assert not torch.allclose(pairs[:, 0, D:], pairs[:, 1, D:])
+
+
+def test_first_frame_shift_starts_as_a_no_op_and_translates_the_first_frame_per_prompt():
+    plain = dataclasses.replace(
+        CFG, attention_resolutions=(), first_frame="clean", first_frame_channels=True
+    )
+    shifted = dataclasses.replace(plain, first_frame_shift=True)
+    x, t = torch.randn(2, 3, 3, 16, 16), torch.tensor([500.0, 900.0])
+    cond = dataclasses.replace(conditions(2, 3, seed=1), first_frame=torch.randn(2, 3, 16, 16))
+    torch.manual_seed(0)
+    without = build_model(plain, 16, "motion").eval()
+    with_shift = build_model(shifted, 16, "motion").eval()
+    report = load_content_weights(with_shift, without.state_dict())
+    assert report.new and all(name.startswith("frame_shift_embed.") for name in report.new)
+    torch.testing.assert_close(with_shift(x, t, cond), without(x, t, cond))  # no shift yet
+    # A displacement of 2 pixels to the right (grid units: 1 = half of 16 pixels) on every
+    # frame: each frame's copy reads 2 pixels further right, the edge column extended.
+    last = with_shift.frame_shift_embed[-1]
+    with torch.no_grad():
+        last.bias.copy_(torch.tensor([2 * 2 / 16, 0.0]))
+    planes = with_shift.first_frame_planes(cond, None, x)  # (B, C+1, F, H, W)
+    moved = with_shift.shift_first_frame(planes, torch.randn(2, D))
+    torch.testing.assert_close(moved[..., :-2], planes[..., 2:])
+    torch.testing.assert_close(moved[..., -2:], planes[..., -1:].expand(-1, -1, -1, -1, 2))
+    assert torch.equal(moved[:, -1], planes[:, -1])  # the given/not-given plane stays
+    # Trained weights: the displacement depends on the prompt and on the frame.
+    randomize_zero_layers(with_shift.frame_shift_embed)
+    pooled = torch.randn(2, D)
+    offsets = with_shift.frame_shift_embed(with_shift.frame_text_pairs(pooled, 3)).view(2, 3, 2)
+    assert not torch.allclose(offsets[0], offsets[1])
+    assert not torch.allclose(offsets[:, 0], offsets[:, 1])
+    randomize_zero_layers(with_shift)  # the output layer, so the prediction shows it
+    reference = with_shift.state_dict()
+    without.load_state_dict({k: v for k, v in reference.items() if "frame_shift" not in k})
+    assert not torch.allclose(with_shift(x, t, cond), without(x, t, cond))
+
+
+def test_first_frame_shift_needs_the_first_frame_channels():
+    with pytest.raises(ValueError, match="first_frame_channels"):
+        build_model(dataclasses.replace(CFG, first_frame_shift=True), 16, "motion")
