@@ -50,10 +50,6 @@ class ModelConfig:
     added to that frame's timestep embedding, so what the prompt asks of frame f (how far the
     object has moved by then, say) reaches every ResBlock of that frame; the other paths give
     every frame the same prompt vector. Zero-initialised like ``pooled_text``.
-    ``first_frame_shift`` (with ``first_frame_channels``): the first-frame channels of frame f
-    are translated by a displacement an MLP reads from the pooled prompt and f's position, so
-    "moving left" can move the copied object itself instead of asking the convolutions to
-    learn a shift per direction word. Zero-initialised: no shift until trained.
     ``lowres_channels`` (refiner): every frame also gets the upsampled low-resolution video as
     input channels (SR3-style), so the refiner re-renders what it is given instead of guessing
     it from text and a noised copy (the paper's SHR has only those; method §6).
@@ -79,7 +75,6 @@ class ModelConfig:
     first_frame_residual: bool = False
     pooled_text: bool = False
     frame_text: bool = False
-    first_frame_shift: bool = False
     lowres_channels: bool = False
 
 

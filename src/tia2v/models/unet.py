@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -125,14 +124,6 @@ class UNet(nn.Module):
                 nn.Linear(cfg.context_dim + mc, emb_dim),
                 nn.SiLU(),
                 zero_module(nn.Linear(emb_dim, emb_dim)),
-            )
-        if cfg.first_frame_shift:
-            if not cfg.first_frame_channels:
-                raise ValueError("model.first_frame_shift needs model.first_frame_channels")
-            self.frame_shift_embed = nn.Sequential(
-                nn.Linear(cfg.context_dim + mc, emb_dim),
-                nn.SiLU(),
-                zero_module(nn.Linear(emb_dim, 2)),
             )
         self.null_text = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
         self.null_image = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
@@ -272,8 +263,7 @@ class UNet(nn.Module):
             repeat_per_frame(text_mask, num_frames),  # (B*F, Lt)
         )
         emb = self.time_embed(timestep_embedding(timesteps, self.cfg.model_channels))  # (B, E)
-        pooled = None
-        if self.cfg.pooled_text or self.cfg.frame_text or self.cfg.first_frame_shift:
+        if self.cfg.pooled_text or self.cfg.frame_text:
             weights = text_mask.to(text.dtype).unsqueeze(-1)  # (B, Lt, 1)
             pooled = (text * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)
         if self.cfg.pooled_text:
@@ -286,8 +276,6 @@ class UNet(nn.Module):
         planes = None
         if self.cfg.first_frame_channels or self.cfg.first_frame_residual:
             planes = self.first_frame_planes(cond, keep, x)  # (B, C+1, F, H, W)
-        if self.cfg.first_frame_shift:
-            planes = self.shift_first_frame(planes, pooled)
         if self.cfg.first_frame_residual:
             reference = planes[:, :channels]  # frame 0 on every frame; zeros where not given
             alpha_bar = self.schedule_at(timesteps).to(x.dtype).view(-1, 1, 1, 1, 1)
@@ -330,21 +318,6 @@ class UNet(nn.Module):
         )
         return pairs.flatten(0, 1)  # (B*F, D+mc)
 
-    def shift_first_frame(self, planes: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
-        """planes: (B, C+1, F, H, W), pooled: (B, D) → planes with frame f's image translated by
-        the prompt's displacement for f (grid units: 1 = half the frame; edges extended)."""
-        batch, _, num_frames, height, width = planes.shape
-        pairs = self.frame_text_pairs(pooled, num_frames)  # (B*F, D+mc)
-        offset = self.frame_shift_embed(pairs).to(planes.dtype)  # (B*F, 2): x, y
-        theta = torch.zeros(batch * num_frames, 2, 3, dtype=planes.dtype, device=planes.device)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1
-        theta[:, :, 2] = offset
-        grid = F.affine_grid(theta, (batch * num_frames, 1, height, width), align_corners=False)
-        image = frames_to_batch(planes[:, :-1])  # (B*F, C, H, W)
-        moved = F.grid_sample(image, grid, padding_mode="border", align_corners=False)
-        moved = batch_to_frames(moved, num_frames)  # (B, C, F, H, W)
-        return torch.cat([moved, planes[:, -1:]], dim=1)
-
     def schedule_at(self, timesteps: torch.Tensor) -> torch.Tensor:
         """ᾱ at the network's timesteps (``Diffusion.model_timesteps``). (B,)"""
         count = len(self.alphas_cumprod)
@@ -385,11 +358,9 @@ def is_temporal(name: str) -> bool:
 
 def starts_as_identity(name: str) -> bool:
     """Parameters a source model may lack: their modules are no-ops at initialisation (the
-    temporal layers, the pooled-text, frame-text and first-frame-shift paths), so the model starts as the one it
+    temporal layers, the pooled-text and frame-text paths), so the model starts as the one it
     was loaded from."""
-    return is_temporal(name) or name.startswith(
-        ("text_embed.", "frame_text_embed.", "frame_shift_embed.")
-    )
+    return is_temporal(name) or name.startswith(("text_embed.", "frame_text_embed."))
 
 
 @dataclass
