@@ -2,16 +2,18 @@
 does its prediction depend on the prompt?
 
     .venv/bin/python benchmarks/denoise_probe.py RUN_OR_MODEL [--clips 8] [--stage content]
-        [--data data/toy-demo] [--swap direction|colour] [--no-image]
+        [--data data/toy-demo] [--swap direction|axis|colour] [--no-image]
 
 Loads a run's latest checkpoint (EMA weights) or a model folder (``checkpoints/demo``), noises
 held-out clips to several t with frame 0 given as in training, and prints one JSON line: the
 mean |x̂₀ − x₀| over frames 1+ per t, next to the error of simply copying frame 0 (a model
 that cannot beat the copy at high noise will not sample a video that follows its first
-frame). With ``--swap``, each toy caption's direction (or object and background colours) is
-replaced by another and the report adds, per t, the error with that wrong prompt and the
-mean |Δx̂₀| it caused: a model that ignores the prompt has Δ ≈ 0. ``--no-image`` drops the
-image condition (frame 0 is noised like the others).
+frame). With ``--swap``, each toy caption's direction is replaced by its opposite
+(``direction``), by one on the other axis that the start position also allows (``axis``:
+the first frame tells the sign, only the prompt the axis), or its object and background
+colours by others (``colour``); the report adds, per t, the error with that wrong prompt
+and the mean |Δx̂₀| it caused: a model that ignores the prompt has Δ ≈ 0. ``--no-image``
+drops the image condition (frame 0 is noised like the others).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 import torch
 
 from tia2v.config import load_config
+from tia2v.data.synth import DIRECTIONS, possible_directions
 from tia2v.data.vat import VATDataset, collate
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.models.network import TIA2VNetwork
@@ -46,9 +49,19 @@ def load_network(path: Path, stage: str) -> tuple[TIA2VNetwork, object]:
 
 
 def swapped_caption(caption: str, meta: dict, what: str) -> str:
-    """The caption with its direction reversed, or its object/background colours changed."""
+    """The caption with its direction reversed or moved to the other axis, or its
+    object/background colours changed."""
     if what == "direction":
         return caption.replace(meta["direction"], OPPOSITE[meta["direction"]])
+    if what == "axis":
+        allowed = possible_directions(meta["size"], meta["num_frames"], meta["start"])
+        axis = [
+            name
+            for name in DIRECTIONS
+            if name not in (meta["direction"], OPPOSITE[meta["direction"]])
+        ]
+        other = next((name for name in allowed if name in axis), axis[0])
+        return caption.replace(meta["direction"], other)
     color = "green" if meta["color"] != "green" else "red"
     background = "blue" if meta["bg"] != "blue" else "yellow"
     return caption.replace(meta["color"], color).replace(meta["bg"], background)
@@ -63,7 +76,7 @@ def main() -> None:
     parser.add_argument("--stage", default="content", choices=["content", "motion"])
     parser.add_argument("--data", help="data root (default: the model config's data.root)")
     parser.add_argument("--timesteps", type=int, nargs="+", default=[20, 200, 400, 600, 800, 950])
-    parser.add_argument("--swap", choices=["direction", "colour"])
+    parser.add_argument("--swap", choices=["direction", "axis", "colour"])
     parser.add_argument("--no-image", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tia2v.data.synth import synthesize
+from tia2v.data.synth import possible_directions, synthesize
 from tia2v.data.vat import to_uint8_frames
 from tia2v.inputs import load_image
 from tia2v.io import load_audio
@@ -68,6 +68,19 @@ def held_out_requests(root: Path, cfg, count: int, seed: int) -> list[dict]:
         progress=False,
     )
     return load_requests(root, count, cfg.data.audio_rate)
+
+
+def direction_from_start(requests: list[dict]) -> float:
+    """Direction accuracy of a guess among the directions each start position allows: what
+    the first frame alone gives, with no prompt (about 0.5; 0.25 without the image)."""
+    return float(
+        np.mean(
+            [
+                1 / len(possible_directions(m["size"], m["num_frames"], m["start"]))
+                for m in (request["meta"] for request in requests)
+            ]
+        )
+    )
 
 
 def config_guidance(cfg) -> dict[str, float]:
@@ -168,6 +181,7 @@ def main() -> None:
         "requests": args.requests,
         "seed": args.seed,
         "guidance": guidance,
+        "direction_from_start": direction_from_start(requests),
         "settings": results,
         "sampling": sampling,
     }
@@ -190,6 +204,10 @@ def markdown(report: dict) -> str:
         f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`, on {report['device']}, guidance {report['guidance']}.",
     ]
     if report["settings"]:
+        lines.append(
+            "Direction from the start position alone (a guess among the directions the first "
+            f"frame allows): {report['direction_from_start']:.3f}."
+        )
         lines += ["", "| setting | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for name, row in report["settings"].items():
         lines.append(

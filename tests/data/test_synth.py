@@ -10,6 +10,7 @@ from tia2v.data.synth import (
     TEMPLATES,
     clip_rng,
     make_spec,
+    possible_directions,
     render_frames,
     synthesize,
 )
@@ -120,6 +121,21 @@ def test_spec_rules(index):
         assert spec.scales[onset] == pytest.approx(1 + 0.6 * loud)
     frames = render_frames(spec)
     assert frames.shape == (16, 64, 64, 3)
+
+
+def test_possible_directions_keep_the_object_inside_and_fix_the_sign():
+    """A start allows the clip's own direction, never its opposite: the first frame tells the
+    sign of the motion on each axis, the prompt must tell the axis."""
+    opposite = {"left": "right", "right": "left", "up": "down", "down": "up"}
+    counts = []
+    for index in range(200):
+        spec = make_spec("x", clip_rng(0, "train", index), 32, 16, 8.0)
+        allowed = possible_directions(32, 16, spec.start)
+        assert spec.direction in allowed and opposite[spec.direction] not in allowed
+        counts.append(len(allowed))
+    assert set(counts) <= {1, 2} and counts.count(2) > 150
+    assert possible_directions(32, 16, (16.0, 16.0)) == []  # the centre fits no 10 px trip
+    assert possible_directions(32, 16, (8.0, 8.0)) == ["right", "down"]
 
 
 def test_enough_caption_templates():

@@ -48,6 +48,8 @@ PULSE_DECAY_FRAMES = 2.0  # time constant of the scale's return to 1
 BURST_DECAY_S = 0.060  # time constant of a percussive event
 NOISE_DB = -50.0
 MIN_ONSET_GAP = 3  # frames
+HALF_SIZE_DIVISOR = 8  # the object's base half-size is the frame size / 8
+SPEED_DIVISOR = 48  # it moves the frame size / 48 pixels per frame
 SUPERSAMPLE = 4  # render at 4x and average: anti-aliased edges
 SPLIT_CODES = {"train": 0, "test": 1}
 
@@ -102,6 +104,32 @@ def _onsets(rng: np.random.Generator, num_frames: int) -> list[int]:
             return frames
 
 
+def start_range(size: int, num_frames: int, direction: str) -> list[tuple[float, float]]:
+    """(low, high) of the start centre's x and y for a clip moving ``direction``: anywhere that
+    keeps the largest possible object inside the frame on every frame."""
+    reach = size / HALF_SIZE_DIVISOR * (1 + PULSE_GAIN)
+    travel = size / SPEED_DIVISOR * (num_frames - 1)
+    return [
+        (reach - min(0.0, step * travel), size - reach - max(0.0, step * travel))
+        for step in DIRECTIONS[direction]
+    ]
+
+
+def possible_directions(size: int, num_frames: int, start: tuple[float, float]) -> list[str]:
+    """The directions a clip starting at ``start`` may move in. A start fixes the sign on each
+    axis (a left-mover starts right of centre), so this is mostly one horizontal and one
+    vertical direction: the first frame alone leaves about half the directions right, and
+    only the prompt can tell the axis."""
+    return [
+        name
+        for name in DIRECTIONS
+        if all(
+            low <= value <= high
+            for value, (low, high) in zip(start, start_range(size, num_frames, name), strict=True)
+        )
+    ]
+
+
 def make_spec(
     clip_id: str, rng: np.random.Generator, size: int, num_frames: int, fps: float
 ) -> ClipSpec:
@@ -110,18 +138,13 @@ def make_spec(
     color, bg = (names[i] for i in rng.choice(len(names), size=2, replace=False))
     shape = SHAPES[int(rng.integers(len(SHAPES)))]
     direction = list(DIRECTIONS)[int(rng.integers(len(DIRECTIONS)))]
-    half_size, speed = size / 8, size / 48
+    half_size, speed = size / HALF_SIZE_DIVISOR, size / SPEED_DIVISOR
     onset_frames = _onsets(rng, num_frames)
     loudness = [float(x) for x in rng.uniform(0.5, 1.0, len(onset_frames))]
     pitches = [float(x) for x in rng.uniform(220.0, 880.0, len(onset_frames))]
-    # Start anywhere that keeps the largest possible object inside the frame on every frame.
-    reach = half_size * (1 + PULSE_GAIN)
-    travel = speed * (num_frames - 1)
-    start = []
-    for step in DIRECTIONS[direction]:
-        low = reach - min(0.0, step * travel)
-        high = size - reach - max(0.0, step * travel)
-        start.append(float(rng.uniform(low, high)))
+    start = [
+        float(rng.uniform(low, high)) for low, high in start_range(size, num_frames, direction)
+    ]
     dx, dy = DIRECTIONS[direction]
     centers = [(start[0] + dx * speed * f, start[1] + dy * speed * f) for f in range(num_frames)]
     template = int(rng.integers(len(TEMPLATES)))
