@@ -73,14 +73,9 @@ def held_out_requests(root: Path, cfg, count: int, seed: int) -> list[dict]:
 def direction_from_start(requests: list[dict]) -> float:
     """Direction accuracy of a guess among the directions each start position allows: what
     the first frame alone gives, with no prompt (about 0.5; 0.25 without the image)."""
-    return float(
-        np.mean(
-            [
-                1 / len(possible_directions(m["size"], m["num_frames"], m["start"]))
-                for m in (request["meta"] for request in requests)
-            ]
-        )
-    )
+    metas = [request["meta"] for request in requests]
+    allowed = [possible_directions(m["size"], m["num_frames"], m["start"]) for m in metas]
+    return float(np.mean([1 / len(directions) for directions in allowed]))
 
 
 def config_guidance(cfg) -> dict[str, float]:
