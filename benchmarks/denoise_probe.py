@@ -3,6 +3,7 @@ does its prediction depend on the prompt?
 
     .venv/bin/python benchmarks/denoise_probe.py RUN_OR_MODEL [--clips 8] [--stage content]
         [--data data/toy-demo] [--swap direction|axis|colour] [--no-image]
+        [--shape circle|square|triangle]
 
 Loads a run's latest checkpoint (EMA weights) or a model folder (``checkpoints/demo``), noises
 held-out clips to several t with frame 0 given as in training, and prints one JSON line: the
@@ -13,7 +14,9 @@ frame). With ``--swap``, each toy caption's direction is replaced by its opposit
 the first frame tells the sign, only the prompt the axis), or its object and background
 colours by others (``colour``); the report adds, per t, the error with that wrong prompt
 and the mean |Δx̂₀| it caused: a model that ignores the prompt has Δ ≈ 0. ``--no-image``
-drops the image condition (frame 0 is noised like the others).
+drops the image condition (frame 0 is noised like the others). ``--shape`` takes only test
+clips of that shape and adds the median fill ratio of x̂₀ per t (the toy metric's shape cue,
+``tia2v.metrics.toy``) next to the clips' own: how sharp the one-shot prediction is.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tia2v.config import load_config
 from tia2v.data.synth import DIRECTIONS, possible_directions
-from tia2v.data.vat import VATDataset, collate
+from tia2v.data.vat import VATDataset, collate, to_uint8_frames
 from tia2v.diffusion.schedule import Diffusion
+from tia2v.metrics import toy
 from tia2v.models.network import TIA2VNetwork
 from tia2v.pipeline import TIA2VPipeline
 from tia2v.training.checkpoint import averaged_weights, find_checkpoint
@@ -67,6 +72,15 @@ def swapped_caption(caption: str, meta: dict, what: str) -> str:
     return caption.replace(meta["color"], color).replace(meta["bg"], background)
 
 
+def test_meta(cfg, clip: str) -> dict:
+    return json.loads((Path(cfg.data.root) / "test" / "meta" / f"{clip}.json").read_text())
+
+
+def median_fill_ratio(videos: torch.Tensor) -> float:
+    """Median over clips of the toy metric's fill ratio, videos (B, 3, F, H, W) in [−1, 1]."""
+    return float(np.median([toy.analyze(to_uint8_frames(v)).fill_ratio for v in videos]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -78,6 +92,7 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, nargs="+", default=[20, 200, 400, 600, 800, 950])
     parser.add_argument("--swap", choices=["direction", "axis", "colour"])
     parser.add_argument("--no-image", action="store_true")
+    parser.add_argument("--shape", choices=["circle", "square", "triangle"])
     args = parser.parse_args()
     torch.set_num_threads(2)
     network, cfg = load_network(args.run, args.stage)
@@ -85,7 +100,10 @@ def main() -> None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=args.data))
     diffusion = Diffusion.from_config(cfg.diffusion)
     ds = VATDataset(cfg.data, "test")
-    batch = collate([ds[i] for i in range(min(args.clips, len(ds)))])
+    indices = range(len(ds))
+    if args.shape:
+        indices = [i for i in indices if test_meta(cfg, ds.clips[i].id)["shape"] == args.shape]
+    batch = collate([ds[i] for i in indices[: args.clips]])
     x0 = batch["video"]
     size = x0.shape[0]
     keep = {name: torch.ones(size, dtype=torch.bool) for name in ("text", "image", "audio")}
@@ -95,10 +113,7 @@ def main() -> None:
     clean_first = cfg.model.first_frame == "clean" and not args.no_image
     prompts = {"true": batch["caption"]}
     if args.swap:
-        metas = [
-            json.loads((Path(cfg.data.root) / "test" / "meta" / f"{clip}.json").read_text())
-            for clip in batch["id"]
-        ]
+        metas = [test_meta(cfg, clip) for clip in batch["id"]]
         prompts["swapped"] = [
             swapped_caption(c, m, args.swap) for c, m in zip(batch["caption"], metas, strict=True)
         ]
@@ -111,6 +126,8 @@ def main() -> None:
         "image": not args.no_image,
         "copy_frame0_error": (x0[:, :, 1:] - x0[:, :, :1]).abs().mean().item(),
     }
+    if args.shape:
+        report["fill_ratio_data"] = median_fill_ratio(x0)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for t in [t for t in args.timesteps if t < diffusion.num_timesteps]:
@@ -125,6 +142,8 @@ def main() -> None:
                 )
                 x0_hats[name] = diffusion.eps_and_x0(diffusion.split_output(out)[0], xt, steps)[1]
             report[f"x0_error_t{t}"] = (x0_hats["true"] - x0)[:, :, 1:].abs().mean().item()
+            if args.shape:
+                report[f"fill_ratio_t{t}"] = median_fill_ratio(x0_hats["true"])
             if args.swap:
                 wrong = x0_hats["swapped"][:, :, 1:]
                 report[f"x0_error_swapped_t{t}"] = (wrong - x0[:, :, 1:]).abs().mean().item()

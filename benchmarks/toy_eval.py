@@ -9,7 +9,8 @@ trains on seed 0). Every generated video is scored from its frames alone with
 ``tia2v.metrics.toy``: colour / shape / direction accuracy, first-frame PSNR against the
 conditioning image, pulse-sync F1 against the request's onsets, and the same F1 when the
 video was generated with another request's audio (the shuffled-audio control). Prints one
-JSON line and writes a Markdown table.
+JSON line and writes a Markdown table, with shape accuracy and the median fill ratio
+(the shape cue) broken down by the requested shape.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def score(frames: np.ndarray, request: dict, reference: np.ndarray | None) -> di
         "shape": float(found.shape == meta["shape"]),
         "direction": float(found.direction == meta["direction"]),
         "pulse_f1": toy.sync_f1(found.pulse_frames, meta["onset_frames"]),
+        "fill_ratio": found.fill_ratio,
     }
     if reference is not None:
         row["first_frame_psnr"] = min(toy.psnr(frames[0], reference), 100.0)
@@ -120,9 +122,28 @@ def run(pipe, requests, use, sampler="dpm++", steps=None, shuffle=False, guidanc
             image = load_image(request["image"], size)[0]
             reference = to_uint8_frames(image[:, None])[0]
         rows.append(score(out.frames, request, reference))
-    summary = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
+    summary = {
+        key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key != "fill_ratio"
+    }
     summary["seconds_per_video"] = float(np.median(seconds))
+    summary["by_shape"] = by_shape(rows, requests)
     return summary
+
+
+def by_shape(rows: list[dict], requests: list[dict]) -> dict[str, dict[str, float]]:
+    """Shape accuracy and median fill ratio per requested shape (the metric's cue: circle
+    ≈ 0.785, square ≈ 1.0, triangle ≈ 0.5)."""
+    groups: dict[str, list[dict]] = {}
+    for row, request in zip(rows, requests, strict=True):
+        groups.setdefault(request["meta"]["shape"], []).append(row)
+    return {
+        shape: {
+            "requests": len(group),
+            "accuracy": float(np.mean([r["shape"] for r in group])),
+            "median_fill_ratio": float(np.median([r["fill_ratio"] for r in group])),
+        }
+        for shape, group in sorted(groups.items())
+    }
 
 
 def main() -> None:
@@ -208,6 +229,8 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {name} | " + " | ".join(f"{row[k]:.3f}" if k in row else "–" for k in keys) + " |"
         )
+    if report["settings"]:
+        lines += shape_table(report["settings"])
     if not report["sampling"]:
         return "\n".join(lines) + "\n\nSampler comparison not run (--ddpm-requests 0).\n"
     lines += [
@@ -223,7 +246,34 @@ def markdown(report: dict) -> str:
                 + f" | {row['seconds_per_video']:.1f} |"
             )
     lines.append(f"\nWall-time ratio ddpm / dpm++: {report['sampling']['wall_time_ratio']:.1f}")
-    return "\n".join(lines) + "\n"
+    sampler_rows = {k: v for k, v in report["sampling"].items() if isinstance(v, dict)}
+    return "\n".join(lines + shape_table(sampler_rows)) + "\n"
+
+
+def shape_table(rows: dict[str, dict]) -> list[str]:
+    """Markdown lines: shape accuracy (median fill ratio) per requested shape and row."""
+    shapes = sorted({shape for row in rows.values() for shape in row["by_shape"]})
+    lines = [
+        "",
+        "Shape accuracy by requested shape (median fill ratio of the box; circle ≈ 0.785, "
+        "square ≈ 1.0, triangle ≈ 0.5):",
+        "",
+        "| | " + " | ".join(shapes) + " |",
+        "|---" * (len(shapes) + 1) + "|",
+    ]
+    for name, row in rows.items():
+        cells = [row["by_shape"].get(shape) for shape in shapes]
+        lines.append(
+            f"| {name} | "
+            + " | ".join(
+                f"{c['accuracy']:.3f} ({c['median_fill_ratio']:.2f}, n={c['requests']})"
+                if c
+                else "–"
+                for c in cells
+            )
+            + " |"
+        )
+    return lines
 
 
 if __name__ == "__main__":
