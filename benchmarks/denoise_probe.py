@@ -72,7 +72,7 @@ def swapped_caption(caption: str, meta: dict, what: str) -> str:
     return caption.replace(meta["color"], color).replace(meta["bg"], background)
 
 
-def test_meta(cfg, clip: str) -> dict:
+def held_out_meta(cfg, clip: str) -> dict:
     return json.loads((Path(cfg.data.root) / "test" / "meta" / f"{clip}.json").read_text())
 
 
@@ -102,7 +102,7 @@ def main() -> None:
     ds = VATDataset(cfg.data, "test")
     indices = range(len(ds))
     if args.shape:
-        indices = [i for i in indices if test_meta(cfg, ds.clips[i].id)["shape"] == args.shape]
+        indices = [i for i in indices if held_out_meta(cfg, ds.clips[i].id)["shape"] == args.shape]
     batch = collate([ds[i] for i in indices[: args.clips]])
     x0 = batch["video"]
     size = x0.shape[0]
@@ -113,7 +113,7 @@ def main() -> None:
     clean_first = cfg.model.first_frame == "clean" and not args.no_image
     prompts = {"true": batch["caption"]}
     if args.swap:
-        metas = [test_meta(cfg, clip) for clip in batch["id"]]
+        metas = [held_out_meta(cfg, clip) for clip in batch["id"]]
         prompts["swapped"] = [
             swapped_caption(c, m, args.swap) for c, m in zip(batch["caption"], metas, strict=True)
         ]

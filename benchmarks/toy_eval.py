@@ -131,8 +131,8 @@ def run(pipe, requests, use, sampler="dpm++", steps=None, shuffle=False, guidanc
 
 
 def by_shape(rows: list[dict], requests: list[dict]) -> dict[str, dict[str, float]]:
-    """Shape accuracy and median fill ratio per requested shape (the metric's cue: circle
-    ≈ 0.785, square ≈ 1.0, triangle ≈ 0.5)."""
+    """Shape accuracy and median fill ratio (the metric's cue, ``toy.FILL_RATIOS``) per
+    requested shape."""
     groups: dict[str, list[dict]] = {}
     for row, request in zip(rows, requests, strict=True):
         groups.setdefault(request["meta"]["shape"], []).append(row)
@@ -255,8 +255,9 @@ def shape_table(rows: dict[str, dict]) -> list[str]:
     shapes = sorted({shape for row in rows.values() for shape in row["by_shape"]})
     lines = [
         "",
-        "Shape accuracy by requested shape (median fill ratio of the box; circle ≈ 0.785, "
-        "square ≈ 1.0, triangle ≈ 0.5):",
+        "Shape accuracy by requested shape (median fill ratio of the box; "
+        + ", ".join(f"{name} ≈ {ratio:.3g}" for name, ratio in toy.FILL_RATIOS.items())
+        + "):",
         "",
         "| | " + " | ".join(shapes) + " |",
         "|---" * (len(shapes) + 1) + "|",
