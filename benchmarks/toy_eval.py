@@ -263,18 +263,15 @@ def shape_table(rows: dict[str, dict]) -> list[str]:
         "|---" * (len(shapes) + 1) + "|",
     ]
     for name, row in rows.items():
-        cells = [row["by_shape"].get(shape) for shape in shapes]
-        lines.append(
-            f"| {name} | "
-            + " | ".join(
-                f"{c['accuracy']:.3f} ({c['median_fill_ratio']:.2f}, n={c['requests']})"
-                if c
-                else "–"
-                for c in cells
-            )
-            + " |"
-        )
+        cells = [shape_cell(row["by_shape"].get(shape)) for shape in shapes]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def shape_cell(group: dict | None) -> str:
+    if group is None:
+        return "–"
+    return f"{group['accuracy']:.3f} ({group['median_fill_ratio']:.2f}, n={group['requests']})"
 
 
 if __name__ == "__main__":
