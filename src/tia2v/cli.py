@@ -62,6 +62,9 @@ def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance-text", type=float)
     parser.add_argument("--guidance-image", type=float)
     parser.add_argument("--guidance-audio", type=float)
+    parser.add_argument(
+        "--guidance-min-noise", type=float, help="no guidance below t = this·T (model default)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
 
@@ -204,6 +207,7 @@ def _generate(args: argparse.Namespace) -> int:
         num_inference_steps=args.steps,
         sampler=args.sampler,
         guidance=_guidance(args),
+        guidance_min_noise=args.guidance_min_noise,
         seed=args.seed,
         long=args.long,
         refine=args.refine,
@@ -229,6 +233,7 @@ def _sample(args: argparse.Namespace) -> int:
         steps=args.steps,
         sampler=args.sampler,
         guidance=_guidance(args),
+        guidance_min_noise=args.guidance_min_noise,
         seed=args.seed,
         refine=args.refine,
         progress=not args.quiet,

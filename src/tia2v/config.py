@@ -168,7 +168,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class SampleConfig:
-    """Sampler defaults used by ``generate`` and ``sample``."""
+    """Sampler defaults used by ``generate`` and ``sample``.
+
+    ``guidance_min_noise``: guidance applies only at t ≥ guidance_min_noise·T; below, the fully
+    conditional prediction alone (one UNet branch instead of one per modality + 1).
+    """
 
     sampler: str = "dpm++"
     steps: int = 25
@@ -176,6 +180,7 @@ class SampleConfig:
     guidance_text: float = 3.0
     guidance_image: float = 1.5
     guidance_audio: float = 4.0
+    guidance_min_noise: float = 0.0
     first_frame_replacement: bool = True
     fps: float = 8.0
     seed: int = 0

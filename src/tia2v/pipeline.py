@@ -176,6 +176,7 @@ class TIA2VPipeline:
         num_inference_steps: int | None = None,
         sampler: str | None = None,
         guidance: dict[str, float] | None = None,
+        guidance_min_noise: float | None = None,
         seed: int = 0,
         num_frames: int | None = None,
         fps: float | None = None,
@@ -189,7 +190,8 @@ class TIA2VPipeline:
 
         With ``long``, the video lasts as long as the audio: clips are chained, each starting
         from (locked to) the last frame of the one before and conditioned on its own span of
-        the audio; the whole track is muxed. With ``refine``, the SHR refiner re-renders the
+        the audio; the whole track is muxed. Guidance applies at t ≥ ``guidance_min_noise``·T
+        (default ``sample.guidance_min_noise``). With ``refine``, the SHR refiner re-renders the
         result at ``refiner.scale``× the resolution (see ``refine``).
         """
         cfg, sc = self.cfg, self.cfg.sample
@@ -213,6 +215,11 @@ class TIA2VPipeline:
             "audio": sc.guidance_audio,
             **(guidance or {}),
         }
+        if guidance_min_noise is None:
+            guidance_min_noise = sc.guidance_min_noise
+        if not 0.0 <= guidance_min_noise <= 1.0:
+            raise InputError(f"guidance_min_noise must be in [0, 1], got {guidance_min_noise}")
+        min_t = round(guidance_min_noise * self.diffusion.num_timesteps)
 
         text_cond = None
         if text is not None:
@@ -244,6 +251,7 @@ class TIA2VPipeline:
                 clip_frames,
                 fps,
                 scales,
+                min_t,
                 sampler,
                 steps,
                 seed + index,
@@ -271,6 +279,7 @@ class TIA2VPipeline:
             "sampler": sampler,
             "steps": steps,
             "guidance": scales,
+            "guidance_min_noise": guidance_min_noise,
             "seed": seed,
             "long": long,
             "refine": refine,
@@ -300,6 +309,7 @@ class TIA2VPipeline:
         num_frames,
         fps,
         scales,
+        min_t,
         sampler,
         steps,
         seed,
@@ -342,6 +352,7 @@ class TIA2VPipeline:
             self.diffusion.model_timesteps,
             cfg.diffusion.learn_sigma,
             without_image,
+            min_t,
         )
         x = self._sample(model_fn, noise, sampler, steps, known, generator, progress)
         return to_uint8_frames(x[0])

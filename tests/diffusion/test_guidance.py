@@ -11,10 +11,11 @@ CFG = resolve_config("tiny").model
 class Counting(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
-        self.model, self.calls = model, 0
+        self.model, self.calls, self.batches = model, 0, []
 
     def forward(self, *args, **kwargs):
         self.calls += 1
+        self.batches.append(args[0].shape[0])
         return self.model(*args, **kwargs)
 
 
@@ -36,6 +37,21 @@ def test_all_scales_one_is_the_conditional_output():
     fn = guided_model_fn(counting, cond, {"text": 1.0, "image": 1.0, "audio": 1.0}, identity, True)
     assert torch.allclose(fn(x, t), model(x, t.float(), cond), atol=1e-5)
     assert counting.calls == 1  # every branch in one batched pass
+
+
+@torch.no_grad()
+def test_below_min_t_one_unguided_branch():
+    model, x, t, cond = setup()
+    counting = Counting(model)
+    scales = {"text": 3.0, "image": 1.5, "audio": 4.0}
+    fn = guided_model_fn(counting, cond, scales, identity, True, min_t=41)
+    low = fn(x, t)  # t = 40 < 41: the fully conditional branch, batch 2 not 8
+    assert torch.allclose(low, model(x, t.float(), cond), atol=1e-5)
+    high = fn(x, t + 1)  # t = 41: guided
+    guided = guided_model_fn(model, cond, scales, identity, True)(x, t + 1)
+    assert torch.allclose(high, guided, atol=1e-5)
+    assert not torch.allclose(high, model(x, (t + 1).float(), cond), atol=1e-3)
+    assert counting.batches == [2, 8]  # one branch, then ∅ + three modalities
 
 
 @torch.no_grad()

@@ -8,7 +8,9 @@ With the modalities in the order text (t), image (i), audio (a), and ∅ the nul
 is 0, is left out of the chain altogether, so it never reaches the prediction: with s_i = 0
 the last term becomes s_a·(ε(t,a) − ε(t)). With every scale 1 the sum telescopes to the plain
 conditional ε(t,i,a). Only the prediction channels are guided; a learned variance is taken
-from the fully conditional branch.
+from the fully conditional branch. Below ``min_t`` (guidance in a limited interval,
+Kynkäänniemi et al. 2024) that branch alone is evaluated: late in sampling, guidance
+costs a branch per modality and, on the toy domain, blurs edges (docs/demo_experiments.md).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def guided_model_fn(
     timestep_fn: Callable[[torch.Tensor], torch.Tensor],
     learn_sigma: bool,
     without_image: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    min_t: int = 0,
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """A sampler's ``model_fn(x_t, t)`` that applies per-modality guidance.
 
@@ -45,6 +48,7 @@ def guided_model_fn(
         without_image: (x_t, t) → the input of branches without the image, for models that see a
             clean first frame as part of the image condition (``first_frame: clean``): there
             frame 0 must be noised like the other frames, as in training.
+        min_t: sampler timesteps below this get the fully conditional prediction, unguided.
     """
     present = [name for name in MODALITIES if getattr(cond, name) is not None]
     chain = [name for name in present if scales.get(name, 1.0) != 0.0]
@@ -52,26 +56,31 @@ def guided_model_fn(
 
     def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
-        keep = {}
-        for name in present:
-            # Copy k (0 = all null) keeps the first k modalities of the chain.
-            on = [name in chain and chain.index(name) < k for k in range(copies)]
-            keep[name] = torch.tensor(on, device=x.device).repeat_interleave(batch)
+        # Copy k (0 = all null) keeps the first k modalities of the chain; the last keeps all.
+        ks = range(copies) if int(t.max()) >= min_t else [copies - 1]
+        keep = {
+            name: torch.tensor(
+                [name in chain and chain.index(name) < k for k in ks], device=x.device
+            ).repeat_interleave(batch)
+            for name in present
+        }
         batched = Conditions(
-            text=_repeat(cond.text, copies),
-            text_mask=_repeat(cond.text_mask, copies),
-            image=_repeat(cond.image, copies),
-            audio=_repeat(cond.audio, copies),
-            first_frame=_repeat(cond.first_frame, copies),
-            lowres=_repeat(cond.lowres, copies),
+            text=_repeat(cond.text, len(ks)),
+            text_mask=_repeat(cond.text_mask, len(ks)),
+            image=_repeat(cond.image, len(ks)),
+            audio=_repeat(cond.audio, len(ks)),
+            first_frame=_repeat(cond.first_frame, len(ks)),
+            lowres=_repeat(cond.lowres, len(ks)),
         )
-        if without_image is None or "image" not in chain:
-            x_in = x.repeat(copies, *([1] * (x.dim() - 1)))
+        if without_image is None or "image" not in chain or len(ks) == 1:
+            x_in = x.repeat(len(ks), *([1] * (x.dim() - 1)))
         else:
             unlocked = without_image(x, t)
             image_on = chain.index("image") + 1  # copies from here on keep the image
-            x_in = torch.cat([x if k >= image_on else unlocked for k in range(copies)])
-        out = model(x_in, timestep_fn(t).repeat(copies), batched, keep)  # (copies·B, C', …)
+            x_in = torch.cat([x if k >= image_on else unlocked for k in ks])
+        out = model(x_in, timestep_fn(t).repeat(len(ks)), batched, keep)  # (len(ks)·B, C', …)
+        if len(ks) == 1:
+            return out
         outs = out.chunk(copies, dim=0)
         split = (lambda o: o.chunk(2, dim=1)) if learn_sigma else (lambda o: (o, None))
         predictions = [split(o)[0] for o in outs]
