@@ -197,6 +197,7 @@ def main() -> None:
         "requests": args.requests,
         "seed": args.seed,
         "guidance": guidance,
+        "guidance_min_noise": cfg.sample.guidance_min_noise,
         "direction_from_start": direction_from_start(requests),
         "settings": results,
         "sampling": sampling,
@@ -217,7 +218,7 @@ def markdown(report: dict) -> str:
         "seconds_per_video",
     ]
     lines = [
-        f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`, on {report['device']}, guidance {report['guidance']}.",
+        f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`, on {report['device']}, guidance {report['guidance']} at t ≥ {report['guidance_min_noise']:g}·T.",
     ]
     if report["settings"]:
         lines.append(

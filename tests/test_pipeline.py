@@ -41,6 +41,20 @@ def test_first_frame_is_the_given_image(motion_model):  # noqa: F811
     assert np.abs(out.frames[0].astype(int) - image).max() <= 1
 
 
+def test_guidance_min_noise(motion_model, tmp_path):  # noqa: F811
+    pipe = TIA2VPipeline.from_pretrained(motion_model)
+    kwargs = {"text": "a red circle", "image": np.zeros((16, 16, 3), np.uint8)}
+    kwargs |= {"num_inference_steps": 3, "guidance": {"text": 4.0, "image": 2.0}}
+    guided = pipe(**kwargs, guidance_min_noise=0.0)
+    unguided = pipe(**kwargs, guidance_min_noise=1.0)  # every step below T: no guidance
+    plain = pipe(**(kwargs | {"guidance": {"text": 1.0, "image": 1.0, "audio": 1.0}}))
+    assert np.abs(unguided.frames.astype(int) - plain.frames).max() <= 1
+    assert not np.array_equal(guided.frames, unguided.frames)
+    assert unguided.settings["guidance_min_noise"] == 1.0
+    with pytest.raises(InputError, match="guidance_min_noise must be in"):
+        pipe(**kwargs, guidance_min_noise=1.5)
+
+
 def test_audio_is_resampled_padded_and_trimmed(motion_model, caplog):  # noqa: F811
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     stereo = np.random.default_rng(0).normal(0, 0.1, (2, 44100)).astype(np.float32)  # 1 s, 44.1 kHz
