@@ -4,7 +4,9 @@
 # the content stage, then the motion stage, then fine-tune that with the pooled-text path and
 # training timesteps drawn toward high noise (train.timestep_shift=4), then again with the
 # per-frame prompt path (model.frame_text), timesteps drawn further up (train.timestep_shift=8)
-# and the image dropped from half the clips (train.drop_image=0.5), then the refiner (on
+# and the image dropped from half the clips (train.drop_image=0.5), then a last fine-tune with
+# timesteps drawn uniformly again (train.timestep_shift=1: the low and middle noise levels
+# that draw the edges had been starved), then the refiner (on
 # every noise level, then on the lower half only: train.max_noise=0.5, as it is used at
 # strength <= 0.5), then export. Safe to rerun: every stage resumes from its last checkpoint
 # and a finished stage is skipped.
@@ -20,6 +22,7 @@ CONTENT_STEPS=${CONTENT_STEPS:-3000}
 MOTION_STEPS=${MOTION_STEPS:-6000}
 FINETUNE_STEPS=${FINETUNE_STEPS:-7019}
 FRAME_TEXT_STEPS=${FRAME_TEXT_STEPS:-11250}
+UNIFORM_STEPS=${UNIFORM_STEPS:-3500}
 REFINER_FULL_STEPS=${REFINER_FULL_STEPS:-1349}
 REFINER_STEPS=${REFINER_STEPS:-5800}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
@@ -51,9 +54,11 @@ stage motion "$RUNS/demo-motion-ts" "$DATA" "$FINETUNE_STEPS" --set train.init_f
   --set model.pooled_text=true --set train.timestep_shift=4
 stage motion "$RUNS/demo-motion-ft2" "$DATA" "$FRAME_TEXT_STEPS" --set train.init_from="$RUNS/demo-motion-ts/model" \
   --set model.pooled_text=true --set model.frame_text=true --set train.timestep_shift=8 --set train.drop_image=0.5
+stage motion "$RUNS/demo-motion-mid" "$DATA" "$UNIFORM_STEPS" --set train.init_from="$RUNS/demo-motion-ft2/model" \
+  --set model.pooled_text=true --set model.frame_text=true --set train.timestep_shift=1 --set train.drop_image=0.5
 stage refiner "$RUNS/demo-refiner" "$DATA64" "$REFINER_FULL_STEPS" --set train.batch_size=1
 stage refiner "$RUNS/demo-refiner" "$DATA64" "$REFINER_STEPS" --set train.max_noise=0.5
 mkdir -p checkpoints/demo  # its README.md (the model card) is kept
-cp "$RUNS/demo-motion-ft2/model/"*.safetensors "$RUNS/demo-motion-ft2/model/config.yaml" checkpoints/demo/
+cp "$RUNS/demo-motion-mid/model/"*.safetensors "$RUNS/demo-motion-mid/model/config.yaml" checkpoints/demo/
 cp "$RUNS/demo-refiner/model/refiner.safetensors" "$RUNS/demo-refiner/model/refiner_encoders.safetensors" checkpoints/demo/
 echo "exported checkpoints/demo"
