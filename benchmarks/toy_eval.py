@@ -185,8 +185,9 @@ def main() -> None:
             few, steps = requests[: args.ddpm_requests], cfg.sample.steps
             fast = run(pipe, few, default, guidance=guidance)
             slow = run(pipe, few, default, "ddpm", args.ddpm_steps, guidance=guidance)
+            solver = "dpm++ 2M SDE" if cfg.sample.eta > 0 else "dpm++ 2M"
             sampling = {
-                f"dpm++ {steps} steps": {**fast, "unet_calls": steps},
+                f"{solver} {steps} steps": {**fast, "unet_calls": steps},
                 f"ddpm ancestral {args.ddpm_steps} steps": {**slow, "unet_calls": args.ddpm_steps},
                 "wall_time_ratio": slow["seconds_per_video"] / fast["seconds_per_video"],
             }
@@ -198,6 +199,7 @@ def main() -> None:
         "seed": args.seed,
         "guidance": guidance,
         "guidance_min_noise": cfg.sample.guidance_min_noise,
+        "eta": cfg.sample.eta,
         "direction_from_start": direction_from_start(requests),
         "settings": results,
         "sampling": sampling,
@@ -218,7 +220,7 @@ def markdown(report: dict) -> str:
         "seconds_per_video",
     ]
     lines = [
-        f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`, on {report['device']}, guidance {report['guidance']} at t ≥ {report['guidance_min_noise']:g}·T.",
+        f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`, on {report['device']}, guidance {report['guidance']} at t ≥ {report['guidance_min_noise']:g}·T, sampler η = {report['eta']:g}.",
     ]
     if report["settings"]:
         lines.append(

@@ -170,8 +170,10 @@ class TrainConfig:
 class SampleConfig:
     """Sampler defaults used by ``generate`` and ``sample``.
 
-    ``guidance_min_noise``: guidance applies only at t ≥ guidance_min_noise·T; below, the fully
-    conditional prediction alone (one UNet branch instead of one per modality + 1).
+    ``eta``: fresh noise per step of ``ddim`` and ``dpm++`` (0: the deterministic ODE solver;
+    1: DDPM-like for DDIM, the 2M SDE solver for DPM-Solver++). ``guidance_min_noise``: guidance
+    applies only at t ≥ guidance_min_noise·T; below, the fully conditional prediction alone (one
+    UNet branch instead of one per modality + 1).
     """
 
     sampler: str = "dpm++"

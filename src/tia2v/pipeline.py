@@ -437,10 +437,12 @@ class TIA2VPipeline:
                     eta=self.cfg.sample.eta,
                     **kwargs,
                 )
-            solver = sample_dpmpp_2m if sampler == "dpm++" else sample_unipc
-            return solver(
-                model_fn, noise, diffusion, linspace_timesteps(diffusion, steps), **kwargs
-            )
+            timesteps = linspace_timesteps(diffusion, steps)
+            if sampler == "dpm++":
+                return sample_dpmpp_2m(
+                    model_fn, noise, diffusion, timesteps, eta=self.cfg.sample.eta, **kwargs
+                )
+            return sample_unipc(model_fn, noise, diffusion, timesteps, **kwargs)
         finally:
             bar.close()
 

@@ -31,6 +31,9 @@ SAMPLERS = {
     "dpm++-25": lambda fn, x, **kw: sample_dpmpp_2m(
         fn, x, DIFFUSION, linspace_timesteps(DIFFUSION, 25), **kw
     ),
+    "dpm++-sde-25": lambda fn, x, **kw: sample_dpmpp_2m(
+        fn, x, DIFFUSION, linspace_timesteps(DIFFUSION, 25), eta=1.0, **kw
+    ),
     "unipc-25": lambda fn, x, **kw: sample_unipc(
         fn, x, DIFFUSION, linspace_timesteps(DIFFUSION, 25), **kw
     ),
@@ -96,11 +99,12 @@ def test_learned_variance_ddpm_uses_the_variance_channels():
     assert large.std() > small.std() + 0.01  # v = 1 → β_t, v = −1 → β̃_t (smaller)
 
 
-def run_diffusers(scheduler, steps, model, noise):
+def run_diffusers(scheduler, steps, model, noise, **step_kwargs):
     scheduler.set_timesteps(steps)
     x = noise.clone()
     for t in scheduler.timesteps:
-        x = scheduler.step(model(x, torch.full((x.shape[0],), int(t))), t, x).prev_sample
+        output = model(x, torch.full((x.shape[0],), int(t)))
+        x = scheduler.step(output, t, x, **step_kwargs).prev_sample
     return x, [int(t) for t in scheduler.timesteps]
 
 
@@ -131,6 +135,18 @@ def test_parity_with_diffusers(steps):
     ref, ts = run_diffusers(dpm, steps, smooth_model, noise)
     assert ts == linspace_timesteps(DIFFUSION, steps)
     assert (ref - sample_dpmpp_2m(smooth_model, noise, DIFFUSION, ts)).abs().max() < 1e-5
+    sde = diffusers.DPMSolverMultistepScheduler(
+        **multistep, algorithm_type="sde-dpmsolver++", lambda_min_clipped=-5.1
+    )
+    ref, _ = run_diffusers(
+        sde, steps, smooth_model, noise, generator=torch.Generator().manual_seed(6)
+    )
+    ours = sample_dpmpp_2m(
+        smooth_model, noise, DIFFUSION, ts, eta=1.0, generator=torch.Generator().manual_seed(6)
+    )
+    assert (ref - ours).abs().max() < 1e-4
+    ode = sample_dpmpp_2m(smooth_model, noise, DIFFUSION, ts)
+    assert (ours - ode).abs().max() > 1e-2  # the noise does change the sample
     unipc = diffusers.UniPCMultistepScheduler(**multistep, predict_x0=True, solver_type="bh2")
     ref, ts = run_diffusers(unipc, steps, smooth_model, noise)
     assert ts == linspace_timesteps(DIFFUSION, steps, lambda_min=None)
