@@ -55,6 +55,20 @@ def test_guidance_min_noise(motion_model, tmp_path):  # noqa: F811
         pipe(**kwargs, guidance_min_noise=1.5)
 
 
+def test_eta_makes_dpmpp_stochastic_per_seed(motion_model):  # noqa: F811
+    pipe = TIA2VPipeline.from_pretrained(motion_model)
+    kwargs = {"text": "a red circle", "num_inference_steps": 4, "sampler": "dpm++"}
+    ode = pipe(**kwargs, eta=0.0)
+    sde = [pipe(**kwargs, eta=1.0, seed=seed) for seed in (0, 0, 1)]
+    assert np.array_equal(sde[0].frames, sde[1].frames)  # same seed, same noise
+    assert not np.array_equal(sde[0].frames, sde[2].frames)
+    assert not np.array_equal(sde[0].frames, ode.frames)
+    assert sde[0].settings["eta"] == 1.0 and ode.settings["eta"] == 0.0
+    assert pipe(**(kwargs | {"sampler": "unipc"})).settings["eta"] is None
+    with pytest.raises(InputError, match="eta must be"):
+        pipe(**kwargs, eta=-0.5)
+
+
 def test_audio_is_resampled_padded_and_trimmed(motion_model, caplog):  # noqa: F811
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     stereo = np.random.default_rng(0).normal(0, 0.1, (2, 44100)).astype(np.float32)  # 1 s, 44.1 kHz
@@ -140,6 +154,9 @@ def test_bad_inputs_are_one_line_exit_2(motion_model, tiny_toy, tmp_path):  # no
         generate("--model", str(motion_model), "--text", " ", *out), "empty prompt"
     )
     assert_one_line_exit_2(generate("--model", str(motion_model), *out), "give at least one")
+    assert_one_line_exit_2(
+        generate("--model", str(motion_model), "--text", "x", "--eta", "-1", *out), "eta must be"
+    )
 
 
 def test_resume_bad_checkpoint_dirs(tmp_path):

@@ -65,6 +65,9 @@ def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--guidance-min-noise", type=float, help="no guidance below t = this·T (model default)"
     )
+    parser.add_argument(
+        "--eta", type=float, help="fresh noise per ddim / dpm++ step, 0: ODE (model default)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
 
@@ -208,6 +211,7 @@ def _generate(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         guidance=_guidance(args),
         guidance_min_noise=args.guidance_min_noise,
+        eta=args.eta,
         seed=args.seed,
         long=args.long,
         refine=args.refine,
@@ -234,6 +238,7 @@ def _sample(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         guidance=_guidance(args),
         guidance_min_noise=args.guidance_min_noise,
+        eta=args.eta,
         seed=args.seed,
         refine=args.refine,
         progress=not args.quiet,

@@ -177,6 +177,7 @@ class TIA2VPipeline:
         sampler: str | None = None,
         guidance: dict[str, float] | None = None,
         guidance_min_noise: float | None = None,
+        eta: float | None = None,
         seed: int = 0,
         num_frames: int | None = None,
         fps: float | None = None,
@@ -191,7 +192,8 @@ class TIA2VPipeline:
         With ``long``, the video lasts as long as the audio: clips are chained, each starting
         from (locked to) the last frame of the one before and conditioned on its own span of
         the audio; the whole track is muxed. Guidance applies at t ≥ ``guidance_min_noise``·T
-        (default ``sample.guidance_min_noise``). With ``refine``, the SHR refiner re-renders the
+        (default ``sample.guidance_min_noise``). ``eta`` (default ``sample.eta``): fresh noise per
+        step of ``ddim`` and ``dpm++``, 0 for their deterministic (ODE) form. With ``refine``, the SHR refiner re-renders the
         result at ``refiner.scale``× the resolution (see ``refine``).
         """
         cfg, sc = self.cfg, self.cfg.sample
@@ -220,6 +222,9 @@ class TIA2VPipeline:
         if not 0.0 <= guidance_min_noise <= 1.0:
             raise InputError(f"guidance_min_noise must be in [0, 1], got {guidance_min_noise}")
         min_t = round(guidance_min_noise * self.diffusion.num_timesteps)
+        eta = sc.eta if eta is None else eta
+        if eta < 0:
+            raise InputError(f"eta must be ≥ 0, got {eta}")
 
         text_cond = None
         if text is not None:
@@ -254,6 +259,7 @@ class TIA2VPipeline:
                 min_t,
                 sampler,
                 steps,
+                eta,
                 seed + index,
                 progress,
             )
@@ -280,6 +286,7 @@ class TIA2VPipeline:
             "steps": steps,
             "guidance": scales,
             "guidance_min_noise": guidance_min_noise,
+            "eta": eta if sampler in ("ddim", "dpm++") else None,
             "seed": seed,
             "long": long,
             "refine": refine,
@@ -312,6 +319,7 @@ class TIA2VPipeline:
         min_t,
         sampler,
         steps,
+        eta,
         seed,
         progress,
     ) -> np.ndarray:
@@ -354,7 +362,7 @@ class TIA2VPipeline:
             without_image,
             min_t,
         )
-        x = self._sample(model_fn, noise, sampler, steps, known, generator, progress)
+        x = self._sample(model_fn, noise, sampler, steps, eta, known, generator, progress)
         return to_uint8_frames(x[0])
 
     @torch.no_grad()
@@ -414,7 +422,9 @@ class TIA2VPipeline:
             up = sample_dpmpp_2m(model_fn, x, self.diffusion, timesteps, generator=generator)
         return to_uint8_frames(up[0])
 
-    def _sample(self, model_fn, noise, sampler, steps, known, generator, progress) -> torch.Tensor:
+    def _sample(
+        self, model_fn, noise, sampler, steps, eta, known, generator, progress
+    ) -> torch.Tensor:
         from tqdm import tqdm
 
         diffusion = self.diffusion
@@ -434,14 +444,12 @@ class TIA2VPipeline:
                     noise,
                     diffusion,
                     leading_timesteps(diffusion.num_timesteps, steps),
-                    eta=self.cfg.sample.eta,
+                    eta=eta,
                     **kwargs,
                 )
             timesteps = linspace_timesteps(diffusion, steps)
             if sampler == "dpm++":
-                return sample_dpmpp_2m(
-                    model_fn, noise, diffusion, timesteps, eta=self.cfg.sample.eta, **kwargs
-                )
+                return sample_dpmpp_2m(model_fn, noise, diffusion, timesteps, eta=eta, **kwargs)
             return sample_unipc(model_fn, noise, diffusion, timesteps, **kwargs)
         finally:
             bar.close()
