@@ -1,7 +1,7 @@
 """The toy-VAT benchmark: what each condition contributes, and fast vs original sampling.
 
     .venv/bin/python benchmarks/toy_eval.py [--model checkpoints/demo] [--requests 48]
-        [--ddpm-requests 8] [--seed 1] [--out benchmarks/results/toy_eval.md]
+        [--ddpm-requests 8] [--seed 1] [--eta 1] [--out benchmarks/results/toy_eval.md]
 
 "No image" means no image token and no first-frame lock (TA2V's setting). UNet calls are
 batched: one call per step evaluates every guidance branch. Held-out requests come from ``tia2v synth`` with a seed not used in training (the demo
@@ -99,7 +99,9 @@ def score(frames: np.ndarray, request: dict, reference: np.ndarray | None) -> di
     return row
 
 
-def run(pipe, requests, use, sampler="dpm++", steps=None, shuffle=False, guidance=None) -> dict:
+def run(
+    pipe, requests, use, sampler="dpm++", steps=None, shuffle=False, guidance=None, eta=None
+) -> dict:
     rows, seconds = [], []
     use_text, use_image, use_audio = use
     size = pipe.cfg.data.image_size
@@ -114,6 +116,7 @@ def run(pipe, requests, use, sampler="dpm++", steps=None, shuffle=False, guidanc
             sampler=sampler,
             num_inference_steps=steps,
             guidance=guidance,
+            eta=eta,
             seed=i,
         )
         seconds.append(time.perf_counter() - start)
@@ -162,30 +165,33 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/toy_eval.md"))
     for name in ("text", "image", "audio"):
         parser.add_argument(f"--guidance-{name}", type=float, help="default: the model config's")
+    parser.add_argument("--eta", type=float, help="DPM-Solver++ noise (default: the config's)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     pipe = TIA2VPipeline.from_pretrained(args.model, args.device)
     cfg = pipe.cfg
     guidance = config_guidance(cfg)
     guidance.update({k: v for k in guidance if (v := getattr(args, f"guidance_{k}")) is not None})
+    eta = cfg.sample.eta if args.eta is None else args.eta
     with tempfile.TemporaryDirectory() as tmp:
         requests = held_out_requests(Path(tmp), cfg, args.requests, args.seed)
         default = SETTINGS["default (text + image + audio)"]
         results = {}
         if not args.samplers_only:
             results = {
-                name: run(pipe, requests, use, guidance=guidance) for name, use in SETTINGS.items()
+                name: run(pipe, requests, use, guidance=guidance, eta=eta)
+                for name, use in SETTINGS.items()
             }
-            control = run(pipe, requests, default, shuffle=True, guidance=guidance)
+            control = run(pipe, requests, default, shuffle=True, guidance=guidance, eta=eta)
             results["default (text + image + audio)"]["pulse_f1_shuffled_audio"] = control[
                 "pulse_f1"
             ]
         sampling = {}
         if args.ddpm_requests > 0:
             few, steps = requests[: args.ddpm_requests], cfg.sample.steps
-            fast = run(pipe, few, default, guidance=guidance)
+            fast = run(pipe, few, default, guidance=guidance, eta=eta)
             slow = run(pipe, few, default, "ddpm", args.ddpm_steps, guidance=guidance)
-            solver = "dpm++ 2M SDE" if cfg.sample.eta > 0 else "dpm++ 2M"
+            solver = "dpm++ 2M SDE" if eta > 0 else "dpm++ 2M"
             sampling = {
                 f"{solver} {steps} steps": {**fast, "unet_calls": steps},
                 f"ddpm ancestral {args.ddpm_steps} steps": {**slow, "unet_calls": args.ddpm_steps},
@@ -199,7 +205,7 @@ def main() -> None:
         "seed": args.seed,
         "guidance": guidance,
         "guidance_min_noise": cfg.sample.guidance_min_noise,
-        "eta": cfg.sample.eta,
+        "eta": eta,
         "direction_from_start": direction_from_start(requests),
         "settings": results,
         "sampling": sampling,
