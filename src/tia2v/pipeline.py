@@ -193,8 +193,9 @@ class TIA2VPipeline:
         from (locked to) the last frame of the one before and conditioned on its own span of
         the audio; the whole track is muxed. Guidance applies at t ≥ ``guidance_min_noise``·T
         (default ``sample.guidance_min_noise``). ``eta`` (default ``sample.eta``): fresh noise per
-        step of ``ddim`` and ``dpm++``, 0 for their deterministic (ODE) form. With ``refine``, the SHR refiner re-renders the
-        result at ``refiner.scale``× the resolution (see ``refine``).
+        step of ``ddim`` and ``dpm++``, 0 for their deterministic (ODE) form. With ``refine``,
+        the SHR refiner re-renders the result at ``refiner.scale``× the resolution (see
+        ``refine``).
         """
         cfg, sc = self.cfg, self.cfg.sample
         if text is None and image is None and audio is None:

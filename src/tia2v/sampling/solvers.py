@@ -1,10 +1,11 @@
-"""Fast deterministic samplers: DDIM (η), DPM-Solver++ (2M) and UniPC (bh2, order 2).
+"""Fast samplers: DDIM (η), DPM-Solver++ (2M and 2M SDE) and UniPC (bh2, order 2).
 
 All work in data prediction with x̂_0 clamped to [−1, 1] and step to σ = 0 at the end. Notation:
 α_t = √ᾱ_t, σ_t = √(1−ᾱ_t), λ_t = log(α_t/σ_t), h = λ_next − λ_now, D = x̂_0.
 DPM-Solver++ (Lu et al. 2022, eq. for 2M):
     x_s = (σ_s/σ_t)·x_t − α_s·(e^{−h} − 1)·D,  D = (1 + 1/2r)·x̂_0(t) − (1/2r)·x̂_0(t_prev)
-and its SDE form (2M SDE, midpoint; η = 1 is the reverse SDE, η = 0 the ODE above), with ηh:
+and its SDE form (2M SDE with the same D, "midpoint"; η = 1 is the reverse-time SDE, η = 0
+the ODE above; z ~ N(0, I)):
     x_s = (σ_s/σ_t)·e^{−ηh}·x_t + α_s·(1 − e^{−(1+η)h})·D + σ_s·√(1 − e^{−2ηh})·z
 UniPC (Zhao et al. 2023): a predictor of the same form plus a corrector that re-uses the model
 evaluation at the new point (no extra network call).
@@ -101,9 +102,8 @@ def sample_dpmpp_2m(
             else:
                 r = previous_h / h
                 d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * previous_x0
-            x = (sigma_s / sigma_t) * math.exp(-eta * h) * x - alpha_s * math.expm1(
-                -(1 + eta) * h
-            ) * d
+            keep = (sigma_s / sigma_t) * math.exp(-eta * h)
+            x = keep * x - alpha_s * math.expm1(-(1 + eta) * h) * d
             if eta > 0:
                 x = x + sigma_s * math.sqrt(-math.expm1(-2 * eta * h)) * randn_like(x, generator)
             previous_h = h
