@@ -10,13 +10,17 @@ trains on seed 0). Every generated video is scored from its frames alone with
 conditioning image, pulse-sync F1 against the request's onsets, and the same F1 when the
 video was generated with another request's audio (the shuffled-audio control). Prints one
 JSON line and writes a Markdown table, with shape accuracy and the median fill ratio
-(the shape cue) broken down by the requested shape.
+(the shape cue) broken down by the requested shape. With ``--scores``, every video's scores
+and time are appended to a JSONL file as they come, and a rerun with the same file, model and
+settings reuses them: a long sampler comparison survives an interruption.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -99,14 +103,79 @@ def score(frames: np.ndarray, request: dict, reference: np.ndarray | None) -> di
     return row
 
 
+class ScoreCache:
+    """Per-video scores and seconds in a JSONL file, keyed by everything that decides the video
+    (model files, request, settings, seed), appended and flushed one video at a time."""
+
+    def __init__(self, path: Path | None, context: dict):
+        self.path, self.context, self.entries, self.reused = path, context, {}, 0
+        text = path.read_text() if path is not None and path.exists() else ""
+        if not text.endswith("\n"):  # a line cut short by an interrupted run: cut it off
+            text = text[: text.rfind("\n") + 1]
+            if path is not None and path.exists():
+                os.truncate(path, len(text.encode()))
+        for line in text.splitlines():
+            entry = json.loads(line)
+            self.entries[entry["key"]] = entry
+
+    def key(self, **fields) -> str:
+        return json.dumps({**self.context, **fields}, sort_keys=True)
+
+    def get(self, key: str) -> dict | None:
+        entry = self.entries.get(key)
+        self.reused += entry is not None
+        return entry
+
+    def put(self, key: str, row: dict, seconds: float) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps({"key": key, "row": row, "seconds": seconds}) + "\n")
+
+
+def model_fingerprint(model: str) -> str:
+    """sha256 over the model directory's files (names and bytes), so that cached scores of
+    other weights are never reused."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(model).rglob("*") if p.is_file()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def run(
-    pipe, requests, use, sampler="dpm++", steps=None, shuffle=False, guidance=None, eta=None
+    pipe,
+    requests,
+    use,
+    sampler="dpm++",
+    steps=None,
+    shuffle=False,
+    guidance=None,
+    eta=None,
+    cache=None,
 ) -> dict:
     rows, seconds = [], []
     use_text, use_image, use_audio = use
     size = pipe.cfg.data.image_size
+    cache = cache or ScoreCache(None, {})
     for i, request in enumerate(requests):
         audio_from = requests[(i + 1) % len(requests)] if shuffle else request
+        key = cache.key(
+            request=request["meta"]["id"],
+            caption=request["caption"],
+            use=list(use),
+            sampler=sampler,
+            steps=steps,
+            shuffle=shuffle,
+            guidance=guidance,
+            eta=eta,
+            seed=i,
+        )
+        if (entry := cache.get(key)) is not None:
+            rows.append(entry["row"])
+            seconds.append(entry["seconds"])
+            continue
         start = time.perf_counter()
         out = pipe(
             text=request["caption"] if use_text else None,
@@ -125,6 +194,7 @@ def run(
             image = load_image(request["image"], size)[0]
             reference = to_uint8_frames(image[:, None])[0]
         rows.append(score(out.frames, request, reference))
+        cache.put(key, rows[-1], seconds[-1])
     summary = {
         key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key != "fill_ratio"
     }
@@ -166,6 +236,7 @@ def main() -> None:
     for name in ("text", "image", "audio"):
         parser.add_argument(f"--guidance-{name}", type=float, help="default: the model config's")
     parser.add_argument("--eta", type=float, help="DPM-Solver++ noise (default: the config's)")
+    parser.add_argument("--scores", type=Path, help="JSONL of per-video scores to resume from")
     args = parser.parse_args()
     torch.set_num_threads(2)
     pipe = TIA2VPipeline.from_pretrained(args.model, args.device)
@@ -173,24 +244,28 @@ def main() -> None:
     guidance = config_guidance(cfg)
     guidance.update({k: v for k in guidance if (v := getattr(args, f"guidance_{k}")) is not None})
     eta = cfg.sample.eta if args.eta is None else args.eta
+    context = {"model": model_fingerprint(args.model), "synth_seed": args.seed}
+    cache = ScoreCache(args.scores, {**context, "device": pipe.device.type})
     with tempfile.TemporaryDirectory() as tmp:
         requests = held_out_requests(Path(tmp), cfg, args.requests, args.seed)
         default = SETTINGS["default (text + image + audio)"]
         results = {}
         if not args.samplers_only:
             results = {
-                name: run(pipe, requests, use, guidance=guidance, eta=eta)
+                name: run(pipe, requests, use, guidance=guidance, eta=eta, cache=cache)
                 for name, use in SETTINGS.items()
             }
-            control = run(pipe, requests, default, shuffle=True, guidance=guidance, eta=eta)
+            control = run(
+                pipe, requests, default, shuffle=True, guidance=guidance, eta=eta, cache=cache
+            )
             results["default (text + image + audio)"]["pulse_f1_shuffled_audio"] = control[
                 "pulse_f1"
             ]
         sampling = {}
         if args.ddpm_requests > 0:
             few, steps = requests[: args.ddpm_requests], cfg.sample.steps
-            fast = run(pipe, few, default, guidance=guidance, eta=eta)
-            slow = run(pipe, few, default, "ddpm", args.ddpm_steps, guidance=guidance)
+            fast = run(pipe, few, default, guidance=guidance, eta=eta, cache=cache)
+            slow = run(pipe, few, default, "ddpm", args.ddpm_steps, guidance=guidance, cache=cache)
             solver = "dpm++ 2M SDE" if eta > 0 else "dpm++ 2M"
             sampling = {
                 f"{solver} {steps} steps": {**fast, "unet_calls": steps},
@@ -207,6 +282,8 @@ def main() -> None:
         "guidance_min_noise": cfg.sample.guidance_min_noise,
         "eta": eta,
         "direction_from_start": direction_from_start(requests),
+        "videos_reused": cache.reused,
+        "scores": str(args.scores) if args.scores else None,
         "settings": results,
         "sampling": sampling,
     }
@@ -228,6 +305,11 @@ def markdown(report: dict) -> str:
     lines = [
         f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`, on {report['device']}, guidance {report['guidance']} at t ≥ {report['guidance_min_noise']:g}·T, sampler η = {report['eta']:g}.",
     ]
+    if report["videos_reused"]:
+        lines.append(
+            f"{report['videos_reused']} videos' scores and seconds were measured by an earlier "
+            f"run and reused from `{report['scores']}`."
+        )
     if report["settings"]:
         lines.append(
             "Direction from the start position alone (a guess among the directions the first "
