@@ -161,7 +161,10 @@ def run(
     cache = cache or ScoreCache(None, {})
     for i, request in enumerate(requests):
         audio_from = requests[(i + 1) % len(requests)] if shuffle else request
+        # the shuffled control's audio source depends on the request count: part of its key
+        audio_source = {"audio_from": audio_from["meta"]["id"]} if shuffle else {}
         key = cache.key(
+            **audio_source,
             request=request["meta"]["id"],
             caption=request["caption"],
             use=list(use),
