@@ -110,11 +110,12 @@ class ScoreCache:
     def __init__(self, path: Path | None, context: dict):
         self.path, self.context, self.entries, self.reused = path, context, {}, 0
         text = path.read_text() if path is not None and path.exists() else ""
-        if not text.endswith("\n"):  # a line cut short by an interrupted run: cut it off
-            text = text[: text.rfind("\n") + 1]
-            if path is not None and path.exists():
-                os.truncate(path, len(text.encode()))
-        for line in text.splitlines():
+        complete = text[: text.rfind("\n") + 1]
+        if complete != text:  # a line cut short by an interrupted run: cut it off
+            os.truncate(path, len(complete.encode()))
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        for line in complete.splitlines():
             entry = json.loads(line)
             self.entries[entry["key"]] = entry
 
@@ -129,7 +130,6 @@ class ScoreCache:
     def put(self, key: str, row: dict, seconds: float) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps({"key": key, "row": row, "seconds": seconds}) + "\n")
 
