@@ -31,8 +31,9 @@ import torch
 
 from tia2v.config import load_config
 from tia2v.data.synth import DIRECTIONS, possible_directions
-from tia2v.data.vat import VATDataset, collate, to_uint8_frames
+from tia2v.data.vat import VATDataset, collate
 from tia2v.diffusion.schedule import Diffusion
+from tia2v.frames import video_to_frames
 from tia2v.metrics import toy
 from tia2v.models.network import TIA2VNetwork
 from tia2v.pipeline import TIA2VPipeline
@@ -78,7 +79,7 @@ def held_out_meta(cfg, clip: str) -> dict:
 
 def median_fill_ratio(videos: torch.Tensor) -> float:
     """Median over clips of the toy metric's fill ratio, videos (B, 3, F, H, W) in [−1, 1]."""
-    return float(np.median([toy.analyze(to_uint8_frames(v)).fill_ratio for v in videos]))
+    return float(np.median([toy.analyze(video_to_frames(v)).fill_ratio for v in videos]))
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import json
 import time
 
 import torch
+from tia2v.sampling.solvers import sample_ddim, sample_dpmpp_2m, sample_unipc
 
 from tia2v.config import resolve_config
 from tia2v.diffusion.guidance import guided_model_fn
@@ -23,7 +24,6 @@ from tia2v.diffusion.schedule import Diffusion
 from tia2v.models.unet import Conditions, build_model
 from tia2v.sampling.common import KnownFrames, leading_timesteps, linspace_timesteps
 from tia2v.sampling.ddpm import sample_ddpm
-from tia2v.sampling.solvers import sample_ddim, sample_dpmpp_2m, sample_unipc
 
 
 def main() -> None:

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tia2v.inputs import load_image
 
 from tia2v.data.synth import possible_directions, synthesize
-from tia2v.data.vat import to_uint8_frames
-from tia2v.inputs import load_image
+from tia2v.frames import video_to_frames
 from tia2v.io import load_audio
 from tia2v.metrics import toy
 from tia2v.pipeline import TIA2VPipeline
@@ -195,7 +195,7 @@ def run(
         reference = None
         if use_image:
             image = load_image(request["image"], size)[0]
-            reference = to_uint8_frames(image[:, None])[0]
+            reference = video_to_frames(image[:, None])[0]
         rows.append(score(out.frames, request, reference))
         cache.put(key, rows[-1], seconds[-1])
     summary = {

@@ -1,15 +1,16 @@
-"""Shared fixtures: a small synthesised toy-VAT set and media files made by the ffmpeg CLI."""
+"""Fixtures shared by every test module: small synthesised toy-VAT sets, trained tiny models,
+and a tiny CLIP text model."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
+from tests.helpers import tiny_cfg
 from tia2v.data.synth import synthesize
 
 
@@ -25,13 +26,6 @@ def toy_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def toy_copy(toy_root: Path, tmp_path: Path) -> Path:
     """A private copy of the toy set that a test may break."""
     return Path(shutil.copytree(toy_root, tmp_path / "toy"))
-
-
-def ffmpeg(*args: str) -> None:
-    """Runs the Debian ffmpeg CLI (installed by `make test`)."""
-    binary = shutil.which("ffmpeg")
-    assert binary, "ffmpeg CLI not found: `make test` installs it (apt-get install ffmpeg)"
-    subprocess.run([binary, "-v", "error", "-y", *args], check=True)
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +50,25 @@ def tiny_clip_text_dir(tmp_path_factory):
     )
     CLIPTextModel(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_toy(tmp_path_factory):
+    """Toy clips sized for the tiny preset: 4 frames of 16x16 at 8 fps."""
+    root = tmp_path_factory.mktemp("tiny-toy")
+    synthesize(root, num_train=4, num_test=2, seed=3, size=16, num_frames=4, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def motion_model(tiny_toy, tmp_path_factory):
+    """An exported tiny motion model (content 4 steps, then motion 2 steps)."""
+    from tia2v.training.loop import train
+
+    runs = tmp_path_factory.mktemp("runs")
+    train(tiny_cfg(tiny_toy, runs / "content", "train.max_steps=4"), "content", progress=False)
+    cfg = tiny_cfg(
+        tiny_toy, runs / "motion", "train.max_steps=2", f"train.init_from={runs / 'content'}"
+    )
+    train(cfg, "motion", progress=False)
+    return runs / "motion" / "model"

@@ -9,13 +9,12 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.training.conftest import motion_model, tiny_toy  # noqa: F401 - fixtures
 from tia2v import TIA2VPipeline
 from tia2v.errors import InputError
 from tia2v.io import read_video
 
 
-def test_same_seed_same_frames_and_sidecar(motion_model, tmp_path):  # noqa: F811
+def test_same_seed_same_frames_and_sidecar(motion_model, tmp_path):
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     kwargs = {
         "text": "a red circle",
@@ -33,7 +32,7 @@ def test_same_seed_same_frames_and_sidecar(motion_model, tmp_path):  # noqa: F81
     assert read_video(tmp_path / "x.mp4").audio is None
 
 
-def test_first_frame_is_the_given_image(motion_model):  # noqa: F811
+def test_first_frame_is_the_given_image(motion_model):
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     image = np.zeros((16, 16, 3), np.uint8)
     image[4:12, 4:12] = (220, 40, 40)
@@ -41,7 +40,7 @@ def test_first_frame_is_the_given_image(motion_model):  # noqa: F811
     assert np.abs(out.frames[0].astype(int) - image).max() <= 1
 
 
-def test_guidance_min_noise(motion_model, tmp_path):  # noqa: F811
+def test_guidance_min_noise(motion_model, tmp_path):
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     kwargs = {"text": "a red circle", "image": np.zeros((16, 16, 3), np.uint8)}
     kwargs |= {"num_inference_steps": 3, "guidance": {"text": 4.0, "image": 2.0}}
@@ -55,7 +54,7 @@ def test_guidance_min_noise(motion_model, tmp_path):  # noqa: F811
         pipe(**kwargs, guidance_min_noise=1.5)
 
 
-def test_eta_makes_dpmpp_stochastic_per_seed(motion_model):  # noqa: F811
+def test_eta_makes_dpmpp_stochastic_per_seed(motion_model):
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     kwargs = {"text": "a red circle", "num_inference_steps": 4, "sampler": "dpm++"}
     ode = pipe(**kwargs, eta=0.0)
@@ -69,7 +68,7 @@ def test_eta_makes_dpmpp_stochastic_per_seed(motion_model):  # noqa: F811
         pipe(**kwargs, eta=-0.5)
 
 
-def test_audio_is_resampled_padded_and_trimmed(motion_model, caplog):  # noqa: F811
+def test_audio_is_resampled_padded_and_trimmed(motion_model, caplog):
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     stereo = np.random.default_rng(0).normal(0, 0.1, (2, 44100)).astype(np.float32)  # 1 s, 44.1 kHz
     out = pipe(text="a circle", audio=stereo, audio_rate=44100, num_inference_steps=2)
@@ -86,7 +85,7 @@ def test_audio_is_resampled_padded_and_trimmed(motion_model, caplog):  # noqa: F
         pipe(text="a circle", audio=np.zeros(100))
 
 
-def test_non_square_image_warns(motion_model, tmp_path, caplog):  # noqa: F811
+def test_non_square_image_warns(motion_model, tmp_path, caplog):
     Image.fromarray(np.full((20, 40, 3), 128, np.uint8)).save(tmp_path / "wide.png")
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     with caplog.at_level(logging.WARNING):
@@ -94,7 +93,7 @@ def test_non_square_image_warns(motion_model, tmp_path, caplog):  # noqa: F811
     assert "not square" in caplog.text
 
 
-def test_save_pretrained_round_trip(motion_model, tmp_path):  # noqa: F811
+def test_save_pretrained_round_trip(motion_model, tmp_path):
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     pipe.save_pretrained(tmp_path / "copy")
     again = TIA2VPipeline.from_pretrained(tmp_path / "copy")
@@ -119,7 +118,7 @@ def assert_one_line_exit_2(result, *fragments):
         assert fragment in lines[0]
 
 
-def test_bad_inputs_are_one_line_exit_2(motion_model, tiny_toy, tmp_path):  # noqa: F811
+def test_bad_inputs_are_one_line_exit_2(motion_model, tiny_toy, tmp_path):
     out = ["-o", str(tmp_path / "o.mp4"), "--steps", "2"]
     assert_one_line_exit_2(
         generate("--model", str(tmp_path / "none"), "--text", "x", *out),
@@ -186,7 +185,7 @@ def test_generate_help_has_a_complete_example():
     )
 
 
-def test_long_video_follows_the_whole_audio(motion_model, tmp_path):  # noqa: F811
+def test_long_video_follows_the_whole_audio(motion_model, tmp_path):
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     audio = np.random.default_rng(0).normal(0, 0.1, 3 * 16000).astype(np.float32)
     out = pipe(
@@ -208,7 +207,7 @@ def test_long_video_follows_the_whole_audio(motion_model, tmp_path):  # noqa: F8
 
 
 @pytest.mark.slow
-def test_eight_seconds_of_audio_give_64_frames(motion_model, tmp_path):  # noqa: F811
+def test_eight_seconds_of_audio_give_64_frames(motion_model, tmp_path):
     pipe = TIA2VPipeline.from_pretrained(motion_model)
     audio = np.random.default_rng(1).normal(0, 0.1, 8 * 16000).astype(np.float32)
     out = pipe(

@@ -4,17 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from tests.training.conftest import motion_model, tiny_cfg, tiny_toy  # noqa: F401 - fixtures
+from tests.helpers import tiny_cfg
 from tia2v import TIA2VPipeline
+from tia2v.conditions import Conditions
 from tia2v.errors import InputError
 from tia2v.models.layout import lowres_view, upsample_video
 from tia2v.models.network import TIA2VNetwork
-from tia2v.models.unet import Conditions
 from tia2v.training.loop import train
 
 
 @pytest.fixture(scope="module")
-def refined_model(motion_model, tiny_toy, tmp_path_factory):  # noqa: F811
+def refined_model(motion_model, tiny_toy, tmp_path_factory):
     runs = tmp_path_factory.mktemp("refiner")
     train(tiny_cfg(tiny_toy, runs / "r", "train.max_steps=2"), "refiner", progress=False)
     exported = runs / "r" / "model"
@@ -29,16 +29,16 @@ def refined_model(motion_model, tiny_toy, tmp_path_factory):  # noqa: F811
     return folder
 
 
-def test_refiner_is_text_only_with_temporal_layers(tiny_toy):  # noqa: F811
+def test_refiner_is_text_only_with_temporal_layers(tiny_toy):
     network = TIA2VNetwork(tiny_cfg(tiny_toy, "unused"), "refiner")
     names = [n for n, _ in network.named_parameters()]
     assert any("temporal_attn" in n for n in names) and any("temporal_conv" in n for n in names)
     assert not any("audio" in n for n in names) and not hasattr(network.conditioner, "image")
 
 
-def test_refiner_sees_the_low_resolution_video(tiny_toy):  # noqa: F811
+def test_refiner_sees_the_low_resolution_video(tiny_toy):
     cfg = tiny_cfg(tiny_toy, "unused")
-    assert cfg.refiner.model.lowres_channels
+    assert cfg.refiner.lowres_channels
     network = TIA2VNetwork(cfg, "refiner").eval()
     torch.nn.init.normal_(network.unet.out[-1].weight, std=0.1)  # zero-initialised
     x = torch.randn(1, 3, 4, 32, 32)
@@ -92,7 +92,7 @@ def test_strength_zero_returns_the_input(refined_model):
     assert not np.array_equal(pipe.refine(frames, "a circle", strength=0.5), expected)
 
 
-def test_bad_strengths_and_missing_refiner(refined_model, motion_model):  # noqa: F811
+def test_bad_strengths_and_missing_refiner(refined_model, motion_model):
     pipe = TIA2VPipeline.from_pretrained(refined_model)
     frames = np.zeros((4, 16, 16, 3), np.uint8)
     for strength in (-0.1, 1.5):
@@ -102,9 +102,9 @@ def test_bad_strengths_and_missing_refiner(refined_model, motion_model):  # noqa
         TIA2VPipeline.from_pretrained(motion_model)(text="x", refine=True)
 
 
-def test_sample_with_refine_writes_pairs_at_the_refined_size(refined_model, tiny_toy, tmp_path):  # noqa: F811
+def test_sample_with_refine_writes_pairs_at_the_refined_size(refined_model, tiny_toy, tmp_path):
     from tia2v.io import read_video
-    from tia2v.sampling.dataset import sample_dataset
+    from tia2v.pipeline.dataset import sample_dataset
 
     assert (
         sample_dataset(

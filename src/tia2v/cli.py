@@ -54,11 +54,13 @@ writes report.json and report.md; metrics without their network say what to down
 
 
 def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
+    from tia2v.sampling.registry import SAMPLERS
+
     parser.add_argument(
         "--model", default="checkpoints/demo", help="model folder (default checkpoints/demo)"
     )
     parser.add_argument("--steps", type=int, help="sampler steps (default: the model config's)")
-    parser.add_argument("--sampler", choices=["ddpm", "ddim", "dpm++", "unipc"])
+    parser.add_argument("--sampler", choices=list(SAMPLERS), help="default: the model config's")
     parser.add_argument("--guidance-text", type=float)
     parser.add_argument("--guidance-image", type=float)
     parser.add_argument("--guidance-audio", type=float)
@@ -226,7 +228,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from tia2v.sampling.dataset import sample_dataset
+    from tia2v.pipeline.dataset import sample_dataset
 
     written = sample_dataset(
         args.model,

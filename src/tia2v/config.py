@@ -12,6 +12,7 @@ Field names are serialised into every checkpoint: rename with care.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,182 +24,157 @@ import yaml
 
 from tia2v.errors import ConfigError
 
+logger = logging.getLogger(__name__)
+
 PRESETS = ("tiny", "demo", "paper-urmp", "paper-landscape")
+
+
+def choice(default: str, *others: str) -> Any:
+    """A string field that takes one of a fixed set of values, checked at load."""
+    return field(default=default, metadata={"choices": (default, *others)})
+
+
+def sampler_choice(default: str) -> Any:
+    """A sampler name, checked against the sampler registry at load."""
+    return field(default=default, metadata={"choices": _sampler_names})
+
+
+def _sampler_names() -> tuple[str, ...]:
+    from tia2v.sampling.registry import SAMPLERS  # the registry owns the names
+
+    return tuple(SAMPLERS)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """UNet architecture shared by the content and the motion model (method §3-4).
+    """UNet architecture shared by the content and the motion model.
 
-    Frame count and resolution are not architecture: they come from ``data`` (one name per
-    concept), and ``attention_resolutions`` are feature-map sizes at ``data.image_size``.
-    ``first_frame``: "noised" (the paper: frame 0 is noised like the others in training and put
-    back noised to the current level when sampling) or "clean" (frame 0 is given clean to the
-    network whenever the image condition is on, in training and sampling, and excluded from
-    the loss; without the image it is noised like the others). ``first_frame_channels``: every
-    frame also gets the clean first frame as extra input channels (a direct, pixel-aligned
-    path for copying appearance; a deliberate change from the paper, method §9.10).
-    ``first_frame_residual``: the network works on the change from the first frame: it sees
-    x_t − √ᾱ_t·frame₀ and its prediction is shifted back (v − √(1−ᾱ_t)·frame₀), so frame 0's
-    appearance comes through these shifts and the layers only model what changes; without
-    the image it is the plain network. Exact for any sampler or guidance (affine in x₀).
-    ``pooled_text``: the masked mean of the text tokens, projected, is added to the timestep
-    embedding (as Imagen does), so every ResBlock at every resolution sees the prompt, not only
-    the attention sites; zero-initialised, so a model trained without it is fine-tuned from
-    its exact output.
-    ``frame_text``: the pooled prompt beside each frame's position encoding, through an MLP, is
-    added to that frame's timestep embedding, so what the prompt asks of frame f (how far the
-    object has moved by then, say) reaches every ResBlock of that frame; the other paths give
-    every frame the same prompt vector. Zero-initialised like ``pooled_text``.
-    ``lowres_channels`` (refiner): every frame also gets the upsampled low-resolution video as
-    input channels (SR3-style), so the refiner re-renders what it is given instead of guessing
-    it from text and a noised copy (the paper's SHR has only those; method §6).
+    Frame count and resolution come from ``data``; ``attention_resolutions`` are feature-map
+    sizes at ``data.image_size``. Design notes on each option: docs/architecture.md.
     """
 
-    in_channels: int = 3
-    model_channels: int = 64
-    channel_mult: tuple[int, ...] = (1, 2, 3)
-    num_res_blocks: int = 2
-    attention_resolutions: tuple[int, ...] = (16,)
-    num_heads: int = 4
-    transformer_depth: int = 1
-    context_dim: int = 768
-    norm_groups: int = 32
-    use_scale_shift_norm: bool = True
-    learn_sigma: bool = True
-    dropout: float = 0.0
-    temporal_dropout: float = 0.1
-    gradient_checkpointing: bool = False
-    channels_last: bool = False
-    first_frame: str = "noised"
-    first_frame_channels: bool = False
-    first_frame_residual: bool = False
-    pooled_text: bool = False
-    frame_text: bool = False
-    lowres_channels: bool = False
+    in_channels: int = 3  # channels of a frame
+    model_channels: int = 64  # width of the first level
+    channel_mult: tuple[int, ...] = (1, 2, 3)  # width multiplier per level
+    num_res_blocks: int = 2  # ResBlocks per level
+    attention_resolutions: tuple[int, ...] = (16,)  # feature sizes with attention
+    num_heads: int = 4  # attention heads
+    transformer_depth: int = 1  # transformer blocks per attention site
+    context_dim: int = 768  # width of the condition tokens
+    norm_groups: int = 32  # GroupNorm groups
+    use_scale_shift_norm: bool = True  # timestep embedding as FiLM scale and shift
+    dropout: float = 0.0  # ResBlock dropout
+    temporal_dropout: float = 0.1  # dropout in the temporal convolutions
+    gradient_checkpointing: bool = False  # recompute blocks in backward (less memory)
+    first_frame: str = choice("noised", "clean")  # frame 0 noised like the rest, or given clean
+    first_frame_channels: bool = False  # every frame also sees the clean first frame as input
+    pooled_text: bool = False  # pooled prompt added to the timestep embedding
+    frame_text: bool = False  # pooled prompt + frame position added per frame
 
 
 @dataclass(frozen=True)
 class DiffusionConfig:
-    """Noise schedule and training objective (method §5)."""
+    """Noise schedule and training objective."""
 
-    schedule: str = "cosine"
-    num_timesteps: int = 4000
-    prediction: str = "eps"
-    learn_sigma: bool = True
-    vlb_weight: float | None = None
-    loss_weighting: str = "none"
-    min_snr_gamma: float = 5.0
+    schedule: str = choice("cosine", "linear")  # ᾱ schedule
+    num_timesteps: int = 4000  # T
+    prediction: str = choice("eps", "v")  # what the network predicts
+    learn_sigma: bool = True  # learned-range variance (extra output channels, VLB term)
+    vlb_weight: float | None = None  # weight of the VLB term (None: T/1000, as iDDPM)
+    loss_weighting: str = choice("none", "min_snr")  # weighting of the MSE term over t
+    min_snr_gamma: float = 5.0  # γ of min-SNR-γ weighting
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Where clips come from and how one training example is cut from them.
 
-    fps and clip length are read from each file; ``expected_fps`` and ``clip_frames`` (0: any)
-    only let ``tia2v prepare --check`` flag files that differ from the data set's norm.
-    ``audio_window`` is the length in seconds of the audio window centred on each frame.
+    fps and clip length are read from each file; ``expected_fps`` and ``clip_frames`` only let
+    ``tia2v prepare --check`` flag files that differ from the data set's norm.
     """
 
-    root: str = ""
-    expected_fps: float = 0.0
-    clip_frames: int = 0
-    num_frames: int = 16
-    frame_stride: int = 1
-    image_size: int = 64
-    audio_rate: int = 16000
-    audio_window: float = 0.25
-    seed: int = 0
-    num_workers: int = 0
+    root: str = ""  # VAT folder
+    expected_fps: float = 0.0  # fps that --check expects (0: any)
+    clip_frames: int = 0  # clip length that --check expects (0: any)
+    num_frames: int = 16  # frames per example
+    frame_stride: int = 1  # take every n-th frame
+    image_size: int = 64  # frame size in pixels (square)
+    audio_rate: int = 16000  # Hz the audio encoder reads
+    audio_window: float = 0.25  # seconds of audio centred on each frame
+    seed: int = 0  # crops and caption choice
+    num_workers: int = 0  # DataLoader workers
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
     """Condition encoders, built by name (``tia2v.encoders``)."""
 
-    text: str = "minilm"
-    text_path: str = ""
-    text_max_length: int = 77
-    image: str = "patch"
-    image_path: str = ""
-    audio: str = "mel"
-    audio_path: str = ""
-    audio_tokens: int = 8
+    text: str = "minilm"  # minilm (shipped), clip or hf
+    text_path: str = ""  # folder or Hugging Face id for clip / hf
+    text_max_length: int = 77  # token limit
+    image: str = "patch"  # patch (trainable) or clip
+    image_path: str = ""  # folder or Hugging Face id for clip
+    audio: str = "mel"  # mel (trainable), beats or clap
+    audio_path: str = ""  # BEATs checkpoint, or CLAP folder / id
+    audio_tokens: int = 8  # audio tokens per frame
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation, checkpointing and condition dropout.
+    """Optimisation, checkpointing and condition dropout. The timestep draw is
+    t = s·u/(1+(s−1)·u)·max_noise·T for u uniform (s: ``timestep_shift``)."""
 
-    ``max_noise``: training timesteps are drawn from the first ``max_noise``·T only; a refiner
-    applied at strengths up to ``max_noise`` never denoises from higher, so its training can
-    spend every step there (the demo's refiner; 1 everywhere else).
-
-    ``timestep_shift``: s > 1 draws training timesteps toward high noise,
-    t = s·u/(1+(s−1)·u)·max_noise·T for u uniform (the SD3 shift applied to the draw only;
-    the schedule and sampling are unchanged). Text is what decides a toy video's layout and
-    motion only near t = T, where x_t no longer shows them: s = 4 trains t > 0.95·T 17 % of
-    the time instead of 5 %.
-    """
-
-    run_dir: str = "runs/default"
-    init_from: str = ""
-    resume: str = ""
-    max_steps: int = 100_000
-    batch_size: int = 1
-    grad_accum: int = 1
-    lr: float = 5e-5
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    grad_clip: float = 1.0
-    mixed_precision: str = "no"
-    ema_decay: float = 0.9999
-    ema_warmup: int = 0
-    freeze_spatial: bool = True
-    drop_text: float = 0.1
-    drop_image: float = 0.1
-    drop_audio: float = 0.1
-    max_noise: float = 1.0
-    timestep_shift: float = 1.0
-    log_every: int = 50
-    save_every: int = 5000
-    sample_every: int = 0
-    seed: int = 0
+    run_dir: str = "runs/default"  # checkpoints, log and exported model
+    init_from: str = ""  # motion stage: content run or model folder to start from
+    max_steps: int = 100_000  # optimiser steps
+    batch_size: int = 1  # clips per micro-batch and process
+    grad_accum: int = 1  # micro-batches per step
+    lr: float = 5e-5  # AdamW learning rate
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_steps: int = 0  # linear learning-rate warm-up
+    grad_clip: float = 1.0  # gradient-norm clip
+    mixed_precision: str = choice("no", "bf16", "fp16")  # autocast on GPU (never on CPU)
+    ema_decay: float = 0.9999  # EMA decay
+    ema_warmup: int = 0  # steps before the EMA starts averaging
+    freeze_spatial: bool = True  # motion stage: train the temporal layers only
+    drop_text: float = 0.1  # probability of the null text in training
+    drop_image: float = 0.1  # probability of the null image
+    drop_audio: float = 0.1  # probability of the null audio
+    max_noise: float = 1.0  # draw t from the first max_noise·T only (a refiner)
+    timestep_shift: float = 1.0  # s > 1 draws more high-noise timesteps (SD3 shift)
+    log_every: int = 50  # steps per log.jsonl row
+    save_every: int = 5000  # steps per checkpoint
+    sample_every: int = 0  # steps per progress video (0: none)
+    seed: int = 0  # initial weights, noise, dropout, data order
 
 
 @dataclass(frozen=True)
 class SampleConfig:
-    """Sampler defaults used by ``generate`` and ``sample``.
+    """Sampler defaults used by ``generate`` and ``sample``."""
 
-    ``eta``: fresh noise per step of ``ddim`` and ``dpm++`` (0: the deterministic ODE solver;
-    1: DDPM-like for DDIM, the 2M SDE solver for DPM-Solver++). ``guidance_min_noise``: guidance
-    applies only at t ≥ guidance_min_noise·T; below, the fully conditional prediction alone (one
-    UNet branch instead of one per modality + 1).
-    """
-
-    sampler: str = "dpm++"
-    steps: int = 25
-    eta: float = 0.0
-    guidance_text: float = 3.0
-    guidance_image: float = 1.5
-    guidance_audio: float = 4.0
-    guidance_min_noise: float = 0.0
-    first_frame_replacement: bool = True
-    fps: float = 8.0
-    seed: int = 0
+    sampler: str = sampler_choice("dpm++")  # a name of the sampler registry
+    steps: int = 25  # solver steps
+    eta: float = 0.0  # fresh noise per ddim / dpm++ step (0: ODE, 1: DDPM-like / 2M SDE)
+    guidance_text: float = 3.0  # guidance scale of the text
+    guidance_image: float = 1.5  # guidance scale of the first frame
+    guidance_audio: float = 4.0  # guidance scale of the audio
+    guidance_min_noise: float = 0.0  # no guidance below t = guidance_min_noise·T
+    first_frame_replacement: bool = True  # put the given first frame back at every step
+    fps: float = 8.0  # frames per second of generated video
 
 
 @dataclass(frozen=True)
 class RefinerConfig:
     """The SHR refinement stage: a text-conditioned video model at ``scale``× the resolution,
-    applied SDEdit-style to the upsampled output from t = strength·T − 1 (the historical
+    applied SDEdit-style to the upsampled output from t = strength·T − 1 (the original
     script started at 1499 of 4000: strength 0.375)."""
 
-    scale: int = 2
-    strength: float = 0.375
-    steps: int = 10
-    guidance_text: float = 3.0
-    model: ModelConfig = field(default_factory=ModelConfig)
+    scale: int = 2  # resolution factor
+    strength: float = 0.375  # SDEdit start, as a fraction of T
+    steps: int = 10  # DPM-Solver++ steps
+    guidance_text: float = 3.0  # guidance scale of the text
+    lowres_channels: bool = False  # the upsampled input also as input channels (SR3-style)
+    model: ModelConfig = field(default_factory=ModelConfig)  # its UNet
 
 
 @dataclass(frozen=True)
@@ -286,20 +262,75 @@ def from_dict(cls: type[T], data: dict[str, Any], base: T | None = None, prefix:
     if not isinstance(data, dict):
         raise ConfigError(f"config section '{prefix or 'root'}': expected a mapping, got {data!r}")
     base = base if base is not None else cls()
+    if cls is ExperimentConfig:
+        data = upgrade_removed_keys(data, base)
     hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     updates = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if key not in names:
-            known = ", ".join(sorted(names))
+        if key not in fields:
+            known = ", ".join(sorted(fields))
             raise ConfigError(f"unknown config key '{dotted}' (known here: {known})")
         annotation = hints[key]
         if dataclasses.is_dataclass(annotation):
             updates[key] = from_dict(annotation, value, getattr(base, key), f"{dotted}.")
-        else:
-            updates[key] = _coerce(value, annotation, dotted)
+            continue
+        updates[key] = _coerce(value, annotation, dotted)
+        choices = fields[key].metadata.get("choices")
+        if choices is not None:
+            allowed = choices() if callable(choices) else choices
+            if updates[key] not in allowed:
+                raise ConfigError(
+                    f"config key '{dotted}': {updates[key]!r} is not one of {', '.join(allowed)}"
+                )
     return dataclasses.replace(base, **updates)
+
+
+# ----------------------------------------------------------------------------------------------
+# Keys that older model folders carry. A key at the value that matched what the code still
+# does is dropped silently; one that no longer has an effect warns; one whose value would
+# change the output is an error.
+
+
+def upgrade_removed_keys(data: dict[str, Any], base: ExperimentConfig) -> dict[str, Any]:
+    """``data`` (a nested config dict) with the removed keys dropped or moved to their home."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    refiner = data.get("refiner")
+    if isinstance(refiner, dict) and isinstance(refiner.get("model"), dict):
+        refiner["model"] = dict(refiner["model"])
+        if "lowres_channels" in refiner["model"]:
+            refiner.setdefault("lowres_channels", refiner["model"].pop("lowres_channels"))
+    diffusion = data.get("diffusion") if isinstance(data.get("diffusion"), dict) else {}
+    learn_sigma = diffusion.get("learn_sigma", base.diffusion.learn_sigma)
+    models = [("model", data.get("model"))]
+    if isinstance(refiner, dict):
+        models.append(("refiner.model", refiner.get("model")))
+    for prefix, model in models:
+        if not isinstance(model, dict):
+            continue
+        if model.pop("channels_last", False):
+            logger.warning("%s.channels_last is no longer read (it gave no speed-up)", prefix)
+        if model.pop("first_frame_residual", False):
+            raise ConfigError(
+                f"config key '{prefix}.first_frame_residual': this model works on the change "
+                "from frame 0, which this version of tia2v no longer implements"
+            )
+        if prefix == "model" and model.pop("lowres_channels", False):
+            raise ConfigError(
+                "config key 'model.lowres_channels': only a refiner takes a low-resolution "
+                "input (refiner.lowres_channels)"
+            )
+        if "learn_sigma" in model and model.pop("learn_sigma") != learn_sigma:
+            raise ConfigError(
+                f"config key '{prefix}.learn_sigma' differs from 'diffusion.learn_sigma'; "
+                "keep only diffusion.learn_sigma"
+            )
+    for key, advice in (("train.resume", "use --resume RUN_DIR"), ("sample.seed", "use --seed")):
+        section, name = key.split(".")
+        if isinstance(data.get(section), dict) and data[section].pop(name, None):
+            logger.warning("%s is no longer read (%s)", key, advice)
+    return data
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

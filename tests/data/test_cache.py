@@ -3,8 +3,7 @@ import logging
 import pytest
 import torch
 
-from tests.encoders.test_audio import random_beats
-from tests.encoders.test_image import tiny_clip_vision
+from tests.helpers import random_beats, tiny_clip_vision
 from tia2v.config import apply_overrides, resolve_config
 from tia2v.data import cache as cache_module
 from tia2v.data.cache import build_cache, find_cache

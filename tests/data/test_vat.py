@@ -6,8 +6,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from tia2v.config import DataConfig
-from tia2v.data.vat import VATDataset, collate, frame_windows, resize_center_crop
+from tia2v.data.vat import VATDataset, collate, frame_windows
 from tia2v.errors import DataError
+from tia2v.frames import resize_center_crop
 from tia2v.io import write_audio, write_video
 
 URMP_FPS, URMP_FRAMES, CLICK_EVERY = 30.0, 90, 10

@@ -1,9 +1,10 @@
 import torch
 
-from tests.models.test_unet import conditions, randomize_zero_layers
+from tests.helpers import conditions, randomize_zero_layers
+from tia2v.conditions import Conditions
 from tia2v.config import resolve_config
 from tia2v.diffusion.guidance import guided_model_fn
-from tia2v.models.unet import Conditions, build_model
+from tia2v.models.unet import build_model
 
 CFG = resolve_config("tiny").model
 

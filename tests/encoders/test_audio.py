@@ -6,30 +6,10 @@ import torch
 from transformers import ClapAudioConfig, ClapAudioModel, ClapFeatureExtractor
 from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
 
+from tests.helpers import TINY_BEATS, random_beats
 from tia2v.encoders.audio import BEATsAudioEncoder, ClapAudioEncoder, MelAudioEncoder
-from tia2v.encoders.beats import BEATs, BEATsConfig, kaldi_fbank
+from tia2v.encoders.beats import BEATs, kaldi_fbank
 from tia2v.errors import InputError
-
-TINY_BEATS = BEATsConfig(
-    embed_dim=24,
-    encoder_layers=2,
-    encoder_embed_dim=32,
-    encoder_ffn_embed_dim=64,
-    encoder_attention_heads=4,
-    conv_pos=16,
-    conv_pos_groups=4,
-    num_buckets=32,
-    max_distance=64,
-)
-
-
-def random_beats(cfg: BEATsConfig = TINY_BEATS) -> BEATs:
-    torch.manual_seed(0)
-    model = BEATs(cfg)
-    with torch.no_grad():  # no zero or one initialisations left: every path matters
-        for parameter in model.parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.05)
-    return model.eval()
 
 
 def numpy_kaldi_fbank(waveform: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ def test_default_conditioner_projects_to_the_context_width():
 
 
 def test_content_stage_has_no_audio_encoder():
-    conditioner = Conditioner(resolve_config("tiny"), audio=False)
+    conditioner = Conditioner(resolve_config("tiny"), ("text", "image"))
     assert not hasattr(conditioner, "audio")
 
 

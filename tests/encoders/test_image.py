@@ -1,21 +1,7 @@
 import torch
-from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
+from tests.helpers import tiny_clip_vision
 from tia2v.encoders.image import ClipImageEncoder, PatchImageEncoder, clip_preprocess
-
-
-def tiny_clip_vision() -> CLIPVisionModelWithProjection:
-    torch.manual_seed(0)
-    config = CLIPVisionConfig(
-        image_size=32,
-        patch_size=8,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        projection_dim=16,
-    )
-    return CLIPVisionModelWithProjection(config)
 
 
 def images(batch=2, size=24):

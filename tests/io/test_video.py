@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.conftest import ffmpeg
+from tests.helpers import ffmpeg
 from tia2v.errors import MediaError
 from tia2v.io import load_audio, probe_video, read_audio_file, read_video, write_audio, write_video
 

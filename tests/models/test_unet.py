@@ -3,10 +3,10 @@ import dataclasses
 import pytest
 import torch
 
-from tia2v.config import DiffusionConfig, resolve_config
-from tia2v.diffusion.schedule import cosine_betas
+from tests.helpers import D, conditions, randomize_zero_layers
+from tia2v.conditions import Conditions
+from tia2v.config import resolve_config
 from tia2v.models.unet import (
-    Conditions,
     build_model,
     freeze_spatial,
     is_temporal,
@@ -14,26 +14,6 @@ from tia2v.models.unet import (
 )
 
 CFG = resolve_config("tiny").model
-D = CFG.context_dim
-
-
-def conditions(batch: int, frames: int, seed: int = 0) -> Conditions:
-    g = torch.Generator().manual_seed(seed)
-    return Conditions(
-        text=torch.randn(batch, 5, D, generator=g),
-        text_mask=torch.tensor([[True] * 5, [True] * 3 + [False] * 2][:batch]),
-        image=torch.randn(batch, 1, D, generator=g),
-        audio=torch.randn(batch, frames, 2, D, generator=g),
-    )
-
-
-def randomize_zero_layers(model: torch.nn.Module) -> None:
-    """Gives every parameter a non-zero value, so zero-initialised outputs stop hiding paths."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.abs().max() == 0:
-                parameter.normal_(0, 0.1)
 
 
 @pytest.mark.parametrize("stage", ["content", "motion"])
@@ -167,38 +147,6 @@ def test_first_frame_channels_are_part_of_the_image_condition():
     )
 
 
-@pytest.mark.parametrize("prediction", ["eps", "v"])
-def test_first_frame_residual_is_the_plain_network_on_the_change_from_frame_0(prediction):
-    alphas_cumprod = torch.from_numpy(cosine_betas(100)).neg().add(1).cumprod(0)
-    plain_cfg = dataclasses.replace(CFG, first_frame_channels=True)
-    residual_cfg = dataclasses.replace(plain_cfg, first_frame_residual=True)
-    diffusion = DiffusionConfig(schedule="cosine", num_timesteps=100, prediction=prediction)
-    torch.manual_seed(0)
-    plain = build_model(plain_cfg, 16, "motion").eval()
-    randomize_zero_layers(plain)
-    residual = build_model(residual_cfg, 16, "motion", diffusion).eval()
-    residual.load_state_dict(plain.state_dict())
-    cond = conditions(2, 3)
-    cond.first_frame = torch.rand(2, 3, 16, 16) * 2 - 1
-    x, t = torch.randn(2, 3, 3, 16, 16), torch.tensor([30.0, 700.0])  # network scale [0, 1000)
-    keep = {"image": torch.tensor([True, False])}  # the second video has no image
-    alpha_bar = alphas_cumprod[torch.tensor([3, 70])].view(-1, 1, 1, 1, 1).float()
-    reference = cond.first_frame[:, :, None] * torch.tensor([1.0, 0.0]).view(-1, 1, 1, 1, 1)
-
-    out = residual(x, t, cond, keep)
-    inner = plain(x - alpha_bar.sqrt() * reference, t, cond, keep)
-    if prediction == "v":
-        inner[:, :3] -= (1 - alpha_bar).sqrt() * reference
-    torch.testing.assert_close(out, inner)
-    torch.testing.assert_close(out[1], plain(x, t, cond, keep)[1])  # no image: plain network
-    assert not torch.allclose(out[0], plain(x, t, cond, keep)[0])
-
-
-def test_first_frame_residual_needs_the_schedule():
-    with pytest.raises(ValueError, match="diffusion config"):
-        build_model(dataclasses.replace(CFG, first_frame_residual=True), 16, "motion")
-
-
 def test_pooled_text_starts_as_a_no_op_and_then_carries_the_prompt():
     plain = dataclasses.replace(CFG, attention_resolutions=())  # cross-attention: the middle only
     pooled = dataclasses.replace(plain, pooled_text=True)
@@ -246,7 +194,7 @@ def test_frame_text_starts_as_a_no_op_and_pairs_the_prompt_with_each_frame():
     assert not torch.allclose(shift, with_frames(x, t, other) - without(x, t, other))
     # Each frame's pair: the same pooled prompt, that frame's own position.
     pooled = torch.randn(2, D)
-    pairs = with_frames.frame_text_pairs(pooled, 3).unflatten(0, (2, 3))  # (B, F, D+mc)
+    pairs = with_frames.frame_text_embed.pairs(pooled, 3).unflatten(0, (2, 3))  # (B, F, D+mc)
     assert pairs.shape == (2, 3, D + CFG.model_channels)
     assert torch.equal(pairs[:, :, :D], pooled[:, None].expand(-1, 3, -1))
     assert torch.equal(pairs[0, :, D:], pairs[1, :, D:])

@@ -4,9 +4,17 @@ import pytest
 import torch
 
 from tia2v.diffusion.schedule import Diffusion, cosine_betas
-from tia2v.sampling.common import KnownFrames, leading_timesteps, linspace_timesteps, randn_like
+from tia2v.sampling.common import (
+    KnownFrames,
+    leading_timesteps,
+    linspace_timesteps,
+    randn_like,
+    respaced_timesteps,
+)
+from tia2v.sampling.ddim import sample_ddim
 from tia2v.sampling.ddpm import sample_ddpm
-from tia2v.sampling.solvers import sample_ddim, sample_dpmpp_2m, sample_unipc
+from tia2v.sampling.dpmpp import sample_dpmpp_2m
+from tia2v.sampling.unipc import sample_unipc
 
 MEAN, STD, T = 0.3, 0.2, 1000
 DIFFUSION = Diffusion(cosine_betas(T), learn_sigma=False)
@@ -22,11 +30,15 @@ def analytic_eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 SAMPLERS = {
     "ddpm-full": lambda fn, x, **kw: sample_ddpm(fn, x, DIFFUSION, **kw),
-    "ddpm-100": lambda fn, x, **kw: sample_ddpm(fn, x, DIFFUSION, steps=100, **kw),
-    "ddim-50": lambda fn, x, **kw: sample_ddim(fn, x, DIFFUSION, leading_timesteps(T, 50), **kw),
+    "ddpm-100": lambda fn, x, **kw: sample_ddpm(
+        fn, x, DIFFUSION, respaced_timesteps(DIFFUSION, 100), **kw
+    ),
+    "ddim-50": lambda fn, x, **kw: sample_ddim(
+        fn, x, DIFFUSION, leading_timesteps(DIFFUSION, 50), **kw
+    ),
     # Stochastic samplers ignore Var[x_0 | x_t]: they need more steps than the ODE solvers.
     "ddim-200-eta1": lambda fn, x, **kw: sample_ddim(
-        fn, x, DIFFUSION, leading_timesteps(T, 200), eta=1.0, **kw
+        fn, x, DIFFUSION, leading_timesteps(DIFFUSION, 200), eta=1.0, **kw
     ),
     "dpm++-25": lambda fn, x, **kw: sample_dpmpp_2m(
         fn, x, DIFFUSION, linspace_timesteps(DIFFUSION, 25), **kw
@@ -91,10 +103,18 @@ def test_learned_variance_ddpm_uses_the_variance_channels():
         return lambda x, t: torch.cat([analytic_eps(x, t), torch.full_like(x, v)], dim=1)
 
     small = sample_ddpm(
-        output(-1.0), noise, learned, steps=50, generator=torch.Generator().manual_seed(4)
+        output(-1.0),
+        noise,
+        learned,
+        respaced_timesteps(learned, 50),
+        generator=torch.Generator().manual_seed(4),
     )
     large = sample_ddpm(
-        output(1.0), noise, learned, steps=50, generator=torch.Generator().manual_seed(4)
+        output(1.0),
+        noise,
+        learned,
+        respaced_timesteps(learned, 50),
+        generator=torch.Generator().manual_seed(4),
     )
     assert large.std() > small.std() + 0.01  # v = 1 → β_t, v = −1 → β̃_t (smaller)
 
@@ -126,7 +146,7 @@ def test_parity_with_diffusers(steps):
     noise = torch.randn(2, 3, 2, 8, 8, generator=torch.Generator().manual_seed(5))
     ddim = diffusers.DDIMScheduler(**common, clip_sample=False, set_alpha_to_one=True)
     ref, ts = run_diffusers(ddim, steps, smooth_model, noise)
-    assert ts == leading_timesteps(T, steps)
+    assert ts == leading_timesteps(DIFFUSION, steps)
     ours = sample_ddim(smooth_model, noise, DIFFUSION, ts, clip=False)
     assert (ref - ours).abs().max() < 1e-4
     dpm = diffusers.DPMSolverMultistepScheduler(
@@ -189,7 +209,13 @@ def test_ancestral_steps_draw_their_noise_from_the_generator():
         return torch.zeros_like(x)
 
     runs = [
-        sample_ddpm(model_fn, noise, diffusion, 5, generator=torch.Generator().manual_seed(s))
+        sample_ddpm(
+            model_fn,
+            noise,
+            diffusion,
+            respaced_timesteps(diffusion, 5),
+            generator=torch.Generator().manual_seed(s),
+        )
         for s in (1, 1, 2)
     ]
     assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])

@@ -186,7 +186,8 @@ def encode_clip(
     clip, cfg: ExperimentConfig, encoders: dict
 ) -> tuple[dict[str, torch.Tensor], dict]:
     """The cached tensors of one clip: every frame, the audio track, frozen-encoder outputs."""
-    from tia2v.data.vat import frame_windows, read_captions, to_model_frames
+    from tia2v.data.vat import frame_windows, read_captions
+    from tia2v.frames import images_to_tensor, to_model_frames
     from tia2v.io import load_audio, read_video
 
     data = cfg.data
@@ -200,7 +201,7 @@ def encode_clip(
             text = encoders["text"](captions)
             tensors["text_tokens"], tensors["text_mask"] = text.tokens, text.mask.to(torch.uint8)
         if "image" in encoders:
-            images = frames.permute(0, 3, 1, 2).float() / 127.5 - 1
+            images = images_to_tensor(frames)  # (N, 3, S, S)
             tokens = [encoders["image"](chunk).tokens for chunk in images.split(64)]
             tensors["image_tokens"] = torch.cat(tokens)  # (N, Li, D)
         if "audio" in encoders:

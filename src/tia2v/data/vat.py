@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from tia2v.config import DataConfig
 from tia2v.data.cache import EmbeddingCache
 from tia2v.errors import DataError, MediaError
+from tia2v.frames import frames_to_video, to_model_frames
 from tia2v.io import load_audio, read_video
 
 logger = logging.getLogger(__name__)
@@ -81,19 +81,6 @@ def read_captions(path: Path) -> list[str]:
     return lines
 
 
-def resize_center_crop(frames: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
-    """(F, 3, H, W) float → (F, 3, size, size): shorter side to ``size`` (antialiased), centre crop."""
-    height, width = frames.shape[-2:]
-    scale = size / min(height, width)
-    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
-    if (new_h, new_w) != (height, width):
-        frames = F.interpolate(
-            frames, (new_h, new_w), mode=mode, antialias=True, align_corners=False
-        )
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    return frames[..., top : top + size, left : left + size]
-
-
 def frame_windows(audio: np.ndarray, rate: int, times: np.ndarray, window: float) -> np.ndarray:
     """One window of ``window`` seconds centred on each time; samples before the start or
     after the end of the audio (however far) are zeros.
@@ -113,22 +100,6 @@ def frame_windows(audio: np.ndarray, rate: int, times: np.ndarray, window: float
     inside = (index >= 0) & (index < len(audio))
     values = audio[np.clip(index, 0, max(len(audio) - 1, 0))] if len(audio) else 0.0
     return np.where(inside, values, 0.0).astype(np.float32)
-
-
-def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
-    """A public video (3, F, H, W) in [−1, 1] → uint8 frames (F, H, W, 3)."""
-    video = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return video.permute(1, 2, 3, 0).cpu().numpy()
-
-
-def to_model_frames(frames: np.ndarray, size: int) -> torch.Tensor:
-    """uint8 (N, H, W, 3) → uint8 (N, size, size, 3): resized, centre-cropped, re-quantised.
-
-    Re-quantising makes live decoding and the embedding cache give identical examples.
-    """
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
-    x = resize_center_crop(x, size)  # (N, 3, S, S) in [0, 1]
-    return (x * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
 
 
 class VATDataset(Dataset):
@@ -213,7 +184,7 @@ class VATDataset(Dataset):
                 audio = load_audio(clip.audio, cfg.audio_rate)
             except MediaError as exc:
                 raise DataError(str(exc)) from exc
-        video = model_frames.permute(3, 0, 1, 2).float() / 127.5 - 1  # (3, F, S, S) in [-1, 1]
+        video = frames_to_video(model_frames)  # (3, F, S, S) in [-1, 1]
         windows = frame_windows(
             audio, cfg.audio_rate, frame_indices / fps, cfg.audio_window
         )  # (F, W)

@@ -19,13 +19,9 @@ from collections.abc import Callable
 
 import torch
 
-from tia2v.models.unet import MODALITIES, Conditions
+from tia2v.conditions import MODALITIES, Conditions
 
 GuidanceScales = dict[str, float]
-
-
-def _repeat(tensor: torch.Tensor | None, copies: int) -> torch.Tensor | None:
-    return None if tensor is None else tensor.repeat(copies, *([1] * (tensor.dim() - 1)))
 
 
 def guided_model_fn(
@@ -64,14 +60,7 @@ def guided_model_fn(
             ).repeat_interleave(batch)
             for name in present
         }
-        batched = Conditions(
-            text=_repeat(cond.text, len(ks)),
-            text_mask=_repeat(cond.text_mask, len(ks)),
-            image=_repeat(cond.image, len(ks)),
-            audio=_repeat(cond.audio, len(ks)),
-            first_frame=_repeat(cond.first_frame, len(ks)),
-            lowres=_repeat(cond.lowres, len(ks)),
-        )
+        batched = cond.repeat(len(ks))
         if without_image is None or "image" not in chain or len(ks) == 1:
             x_in = x.repeat(len(ks), *([1] * (x.dim() - 1)))
         else:

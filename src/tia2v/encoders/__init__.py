@@ -16,13 +16,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tia2v.conditions import MODALITIES, Conditions
 from tia2v.config import ExperimentConfig
 from tia2v.encoders.audio import BEATsAudioEncoder, ClapAudioEncoder, MelAudioEncoder
 from tia2v.encoders.base import Encoded, FrozenEncoder
 from tia2v.encoders.image import ClipImageEncoder, PatchImageEncoder
 from tia2v.encoders.text import build_text_encoder
 from tia2v.errors import ConfigError, InputError
-from tia2v.models.unet import Conditions
 
 IMAGE_PATCH_TOKENS = 4  # patches per side for the trainable image encoder
 
@@ -79,16 +79,15 @@ class Conditioner(nn.Module):
 
     Args:
         cfg: the experiment config.
-        audio: build the audio encoder (the motion stage needs it; the content stage does not).
-        image: build the image encoder (the refiner is conditioned on text only).
+        modalities: the encoders to build (text is always built: a stage's table in
+            ``tia2v.conditions``).
         context_dim: the network's context width (default ``cfg.model.context_dim``).
     """
 
     def __init__(
         self,
         cfg: ExperimentConfig,
-        audio: bool = True,
-        image: bool = True,
+        modalities: tuple[str, ...] = MODALITIES,
         context_dim: int | None = None,
     ):
         super().__init__()
@@ -97,10 +96,10 @@ class Conditioner(nn.Module):
             cfg.encoders.text, cfg.encoders.text_path, cfg.encoders.text_max_length
         )
         self.text_proj = _projection(self.text, context_dim)
-        if image:
+        if "image" in modalities:
             self.image = build_image_encoder(cfg, context_dim)
             self.image_proj = _projection(self.image, context_dim)
-        if audio:
+        if "audio" in modalities:
             self.audio = build_audio_encoder(cfg, context_dim)
             self.audio_proj = _projection(self.audio, context_dim)
 

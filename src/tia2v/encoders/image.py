@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tia2v.data.vat import resize_center_crop
 from tia2v.encoders.base import Encoded, FrozenEncoder, load_pretrained
 from tia2v.errors import InputError
+from tia2v.frames import resize_center_crop
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

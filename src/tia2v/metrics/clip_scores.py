@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from tia2v.encoders.base import load_pretrained
 from tia2v.encoders.image import clip_preprocess
+from tia2v.frames import images_to_tensor
 
 
 class ClipScorer:
@@ -33,7 +34,7 @@ class ClipScorer:
     @torch.no_grad()
     def image_embeddings(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 RGB (F, H, W, 3) → unit vectors (F, D)."""
-        images = torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        images = images_to_tensor(frames)  # (F, 3, H, W)
         features = self.model.get_image_features(pixel_values=clip_preprocess(images, self.size))
         features = getattr(features, "pooler_output", features)
         return F.normalize(features, dim=-1)

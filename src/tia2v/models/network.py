@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tia2v.conditions import STAGE_MODALITIES, Conditions
 from tia2v.config import ExperimentConfig, ModelConfig
 from tia2v.encoders import Conditioner
 from tia2v.encoders.base import FrozenEncoder
 from tia2v.models.layout import lowres_view
-from tia2v.models.unet import Conditions, build_model, freeze_spatial
+from tia2v.models.unet import build_model, freeze_spatial
 
 
 def stage_model(cfg: ExperimentConfig, stage: str) -> tuple[ModelConfig, int]:
@@ -32,17 +33,11 @@ class TIA2VNetwork(nn.Module):
         super().__init__()
         self.stage = stage
         model_cfg, size = stage_model(cfg, stage)
-        self.unet = build_model(model_cfg, size, stage, cfg.diffusion)
+        lowres = stage == "refiner" and cfg.refiner.lowres_channels
+        self.unet = build_model(model_cfg, size, stage, cfg.diffusion.learn_sigma, lowres)
         # The refiner's low-resolution input is its clip seen at 1/scale (0: not used).
-        self.lowres_scale = (
-            cfg.refiner.scale if stage == "refiner" and model_cfg.lowres_channels else 0
-        )
-        self.conditioner = Conditioner(
-            cfg,
-            audio=stage == "motion",
-            image=stage != "refiner",
-            context_dim=model_cfg.context_dim,
-        )
+        self.lowres_scale = cfg.refiner.scale if lowres else 0
+        self.conditioner = Conditioner(cfg, STAGE_MODALITIES[stage], model_cfg.context_dim)
 
     def forward(
         self,
@@ -53,7 +48,7 @@ class TIA2VNetwork(nn.Module):
     ) -> torch.Tensor:
         """x: (B, C, F, H, W); cond: Conditions, or a training batch to encode here (inside
         forward, so that distributed training sees the trainable encoders used; a refiner with
-        ``lowres_channels`` gets the batch video's low-resolution view)."""
+        ``refiner.lowres_channels`` gets the batch video's low-resolution view)."""
         if isinstance(cond, dict):
             batch = cond
             cond = self.conditioner.conditions(batch)
@@ -79,7 +74,7 @@ class TIA2VNetwork(nn.Module):
         self.load_state_dict(state, strict=False)
 
     def freeze_spatial(self) -> None:
-        """Motion stage: only temporal layers and the audio encoder train (method §4.4)."""
+        """Motion stage: only temporal layers and the audio encoder train."""
         freeze_spatial(self.unet)
         for name, parameter in self.conditioner.named_parameters():
             top = name.split(".")[0]

@@ -1,4 +1,4 @@
-"""The content UNet (per-frame 2-D, method §3) and the motion UNet (+ temporal layers, §4).
+"""The content UNet (per-frame 2-D) and the motion UNet (+ temporal layers).
 
 One class serves both: ``motion=True`` adds a temporal conv after every ResBlock and a
 temporal transformer at every attention site. Module names are shared, so a motion model is
@@ -15,8 +15,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from tia2v.config import DiffusionConfig, ModelConfig
-from tia2v.diffusion.schedule import NETWORK_TIMESTEPS, Diffusion
+from tia2v.conditions import STAGE_MODALITIES, STAGES, Conditions, has_temporal_layers
+from tia2v.config import ModelConfig
 from tia2v.models.attention import SpatialTransformer, TemporalTransformer
 from tia2v.models.blocks import (
     Downsample,
@@ -28,31 +28,7 @@ from tia2v.models.blocks import (
     zero_module,
 )
 from tia2v.models.layout import batch_to_frames, frames_to_batch, repeat_per_frame
-
-MODALITIES = ("text", "image", "audio")
-
-
-@dataclass
-class Conditions:
-    """Condition tokens of a batch; None means the modality is absent (its null embedding).
-
-    Attributes:
-        text: (B, Lt, D) text tokens; text_mask: (B, Lt) bool, True for real tokens.
-        image: (B, Li, D) first-frame tokens.
-        audio: (B, F, La, D) audio tokens, La per frame.
-        first_frame: (B, C, H, W) the clean first frame in [−1, 1], for models that also
-            take it as input channels (``model.first_frame_channels``); part of the image
-            condition (dropped with it).
-        lowres: (B, C, F, H, W) the upsampled low-resolution video, for a refiner with
-            ``model.lowres_channels``; never dropped.
-    """
-
-    text: torch.Tensor | None = None
-    text_mask: torch.Tensor | None = None
-    image: torch.Tensor | None = None
-    audio: torch.Tensor | None = None
-    first_frame: torch.Tensor | None = None
-    lowres: torch.Tensor | None = None
+from tia2v.models.text_embedding import FrameTextEmbedding, PooledTextEmbedding, pool_text
 
 
 class UNetBlock(nn.Module):
@@ -87,7 +63,9 @@ class UNet(nn.Module):
         motion: add the temporal layers.
         audio: add the audio condition (default: with the temporal layers; the refiner has
             temporal layers and no audio).
-        diffusion: the training schedule and target, needed with ``cfg.first_frame_residual``.
+        learn_sigma: also output the variance interpolation (C more channels).
+        lowres_channels: every frame also gets the upsampled low-resolution video as input
+            channels (a refiner's ``refiner.lowres_channels``).
     """
 
     def __init__(
@@ -96,35 +74,25 @@ class UNet(nn.Module):
         image_size: int,
         motion: bool = False,
         audio: bool | None = None,
-        diffusion: DiffusionConfig | None = None,
+        learn_sigma: bool = True,
+        lowres_channels: bool = False,
     ):
         super().__init__()
         audio = motion if audio is None else audio
-        self.cfg, self.motion, self.audio = cfg, motion, audio
-        if cfg.first_frame_residual:
-            if diffusion is None:
-                raise ValueError("model.first_frame_residual needs the diffusion config")
-            schedule = Diffusion.from_config(diffusion)
-            # Not a weight: rebuilt from the config, never saved.
-            alphas_cumprod = torch.from_numpy(schedule.alphas_cumprod).float()
-            self.register_buffer("alphas_cumprod", alphas_cumprod, persistent=False)
-            self.prediction = diffusion.prediction
+        self.cfg, self.motion, self.audio, self.lowres_channels = (
+            cfg,
+            motion,
+            audio,
+            lowres_channels,
+        )
         mc, groups, emb_dim = cfg.model_channels, cfg.norm_groups, 4 * cfg.model_channels
         self.time_embed = nn.Sequential(
             nn.Linear(mc, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
         if cfg.pooled_text:
-            self.text_embed = nn.Sequential(
-                nn.Linear(cfg.context_dim, emb_dim),
-                nn.SiLU(),
-                zero_module(nn.Linear(emb_dim, emb_dim)),
-            )
+            self.text_embed = PooledTextEmbedding(cfg.context_dim, emb_dim)
         if cfg.frame_text:
-            self.frame_text_embed = nn.Sequential(
-                nn.Linear(cfg.context_dim + mc, emb_dim),
-                nn.SiLU(),
-                zero_module(nn.Linear(emb_dim, emb_dim)),
-            )
+            self.frame_text_embed = FrameTextEmbedding(cfg.context_dim, mc, emb_dim)
         self.null_text = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
         self.null_image = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
         if audio:
@@ -154,7 +122,7 @@ class UNet(nn.Module):
         # With first_frame_channels every frame also sees the clean first frame and a channel
         # saying whether it is given (zeros and 0 when the image condition is off).
         extra = cfg.in_channels + 1 if cfg.first_frame_channels else 0
-        extra += cfg.in_channels if cfg.lowres_channels else 0
+        extra += cfg.in_channels if lowres_channels else 0
         self.conv_in = nn.Conv2d(cfg.in_channels + extra, mc, 3, padding=1)
         self.input_blocks, skips, ch, size = nn.ModuleList(), [mc], mc, image_size
         for level, mult in enumerate(cfg.channel_mult):
@@ -179,7 +147,7 @@ class UNet(nn.Module):
                 )
                 ch = mc * mult
                 size = size * 2 if up else size
-        out_channels = cfg.in_channels * (2 if cfg.learn_sigma else 1)
+        out_channels = cfg.in_channels * (2 if learn_sigma else 1)
         self.out = nn.Sequential(
             group_norm(ch, groups),
             nn.SiLU(),
@@ -264,31 +232,20 @@ class UNet(nn.Module):
         )
         emb = self.time_embed(timestep_embedding(timesteps, self.cfg.model_channels))  # (B, E)
         if self.cfg.pooled_text or self.cfg.frame_text:
-            weights = text_mask.to(text.dtype).unsqueeze(-1)  # (B, Lt, 1)
-            pooled = (text * weights).sum(1) / weights.sum(1).clamp(min=1)  # (B, D)
+            pooled = pool_text(text, text_mask)  # (B, D)
         if self.cfg.pooled_text:
             emb = emb + self.text_embed(pooled)
         emb = repeat_per_frame(emb, num_frames)  # (B*F, E)
         if self.cfg.frame_text:
-            emb = emb + self.frame_text_embed(self.frame_text_pairs(pooled, num_frames))
+            emb = emb + self.frame_text_embed(pooled, num_frames)  # (B*F, E)
 
-        channels = x.shape[1]
-        planes = None
-        if self.cfg.first_frame_channels or self.cfg.first_frame_residual:
-            planes = self.first_frame_planes(cond, keep, x)  # (B, C+1, F, H, W)
-        if self.cfg.first_frame_residual:
-            reference = planes[:, :channels]  # frame 0 on every frame; zeros where not given
-            alpha_bar = self.schedule_at(timesteps).to(x.dtype).view(-1, 1, 1, 1, 1)
-            x = x - alpha_bar.sqrt() * reference  # the noised change from frame 0
         if self.cfg.first_frame_channels:
-            x = torch.cat([x, planes], dim=1)  # (B, 2C+1, F, H, W)
-        if self.cfg.lowres_channels:
+            x = torch.cat([x, self.first_frame_planes(cond, keep, x)], dim=1)  # (B, 2C+1, F, H, W)
+        if self.lowres_channels:
             if cond.lowres is None:
-                raise ValueError("this refiner (model.lowres_channels) needs cond.lowres")
+                raise ValueError("this refiner (refiner.lowres_channels) needs cond.lowres")
             x = torch.cat([x, cond.lowres.to(x.dtype)], dim=1)  # (B, C'+C, F, H, W)
         frames = frames_to_batch(x)  # (B*F, C', H, W)
-        if self.cfg.channels_last:
-            frames = frames.contiguous(memory_format=torch.channels_last)
         h = self.conv_in(frames)  # (B*F, mc, H, W)
         skips = [h]
         for module in self.input_blocks:
@@ -298,31 +255,7 @@ class UNet(nn.Module):
             h = self._run(module, h, emb, frame_args)
         for module in self.output_blocks:
             h = self._run(module, torch.cat([h, skips.pop()], dim=1), emb, frame_args)
-        out = batch_to_frames(self.out(h), num_frames)  # (B, C_out, F, H, W)
-        if self.cfg.first_frame_residual and self.prediction == "v":
-            # v = √ᾱ ε − √(1−ᾱ) x₀ and x₀ = frame 0 + change: shift the change's v back.
-            shift = (1 - alpha_bar).sqrt() * reference
-            out = torch.cat([out[:, :channels] - shift, out[:, channels:]], dim=1)
-        return out  # ε is the same for the change and the frames: nothing to shift
-
-    def frame_text_pairs(self, pooled: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """pooled: (B, D) → (B*F, D+mc): the pooled prompt beside each frame's position."""
-        frames = torch.arange(num_frames, device=pooled.device)
-        position = timestep_embedding(frames, self.cfg.model_channels).to(pooled.dtype)  # (F, mc)
-        pairs = torch.cat(
-            [
-                pooled[:, None].expand(-1, num_frames, -1),  # (B, F, D)
-                position[None].expand(pooled.shape[0], -1, -1),  # (B, F, mc)
-            ],
-            dim=-1,
-        )
-        return pairs.flatten(0, 1)  # (B*F, D+mc)
-
-    def schedule_at(self, timesteps: torch.Tensor) -> torch.Tensor:
-        """ᾱ at the network's timesteps (``Diffusion.model_timesteps``). (B,)"""
-        count = len(self.alphas_cumprod)
-        index = (timesteps.float() * count / NETWORK_TIMESTEPS).round().long().clamp(0, count - 1)
-        return self.alphas_cumprod[index]
+        return batch_to_frames(self.out(h), num_frames)  # (B, C_out, F, H, W)
 
     def first_frame_planes(
         self, cond: Conditions, keep: dict | None, x: torch.Tensor
@@ -410,29 +343,22 @@ def freeze_spatial(model: UNet) -> list[str]:
     return trainable
 
 
-STAGES = ("content", "motion", "refiner")
-
-
 def build_model(
     cfg: ModelConfig,
     image_size: int,
     stage: str,
-    diffusion: DiffusionConfig | None = None,
+    learn_sigma: bool = True,
+    lowres_channels: bool = False,
 ) -> UNet:
     """The UNet of a stage: content (2-D), motion (+ temporal layers and audio) or refiner
-    (+ temporal layers, text only: the SHR stage). ``diffusion`` is needed with
-    ``cfg.first_frame_residual``."""
+    (+ temporal layers, text only: the SHR stage)."""
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
-    model = UNet(
+    return UNet(
         cfg,
         image_size,
-        motion=stage != "content",
-        audio=stage == "motion",
-        diffusion=diffusion,
+        motion=has_temporal_layers(stage),
+        audio="audio" in STAGE_MODALITIES[stage],
+        learn_sigma=learn_sigma,
+        lowres_channels=lowres_channels,
     )
-    if cfg.channels_last:  # 2-D convolutions only; the temporal Conv3d weights stay as they are
-        for module in model.modules():
-            if isinstance(module, nn.Conv2d):
-                module.to(memory_format=torch.channels_last)
-    return model

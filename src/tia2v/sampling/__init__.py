@@ -1,1 +1,2 @@
-"""Samplers: ancestral DDPM, DDIM, DPM-Solver++ (2M), UniPC, all on a model_fn(x_t, t) closure."""
+"""Samplers: ancestral DDPM, DDIM, DPM-Solver++, UniPC, each a pure function on a
+``model_fn(x_t, t)`` closure; ``registry.SAMPLERS`` names them."""

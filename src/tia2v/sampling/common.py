@@ -1,4 +1,4 @@
-"""What every sampler shares: timestep selection, first-frame replacement, the callback."""
+"""What every sampler shares: timestep spacings, the denoised estimate, known frames, the callback."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ def log_snr(diffusion: Diffusion, t: int) -> float:
     return float(np.log(alpha) - np.log(sigma))
 
 
-def leading_timesteps(num_timesteps: int, steps: int) -> list[int]:
+def leading_timesteps(diffusion: Diffusion, steps: int) -> list[int]:
     """DDIM's spacing: 0, T/N, 2T/N, … in decreasing order (diffusers' "leading")."""
-    ratio = num_timesteps // steps
+    ratio = diffusion.num_timesteps // steps
     return [int(t) for t in (np.arange(steps) * ratio)[::-1]]
 
 
@@ -55,9 +55,17 @@ def linspace_timesteps(
     return [int(t) for t in grid]
 
 
-def even_timesteps(num_timesteps: int, steps: int) -> list[int]:
-    """``steps`` timesteps evenly spread over [0, T−1] (iDDPM respacing), decreasing."""
-    return sorted({int(t) for t in np.linspace(0, num_timesteps - 1, steps).round()}, reverse=True)
+def even_timesteps(last: int, steps: int) -> list[int]:
+    """At most ``steps`` timesteps evenly spread over [0, last], decreasing."""
+    return sorted({int(t) for t in np.linspace(0, last, steps).round()}, reverse=True)
+
+
+def respaced_timesteps(diffusion: Diffusion, steps: int) -> list[int]:
+    """Ancestral sampling's spacing: every timestep when ``steps`` ≥ T, else ``steps`` evenly
+    spread over [0, T−1] (iDDPM respacing); decreasing."""
+    if steps >= diffusion.num_timesteps:
+        return list(range(diffusion.num_timesteps - 1, -1, -1))
+    return even_timesteps(diffusion.num_timesteps - 1, steps)
 
 
 @dataclass
@@ -102,6 +110,33 @@ def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tens
 
 def make_batch_t(x: torch.Tensor, t: int) -> torch.Tensor:
     return torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+
+
+def denoise(
+    model_fn: ModelFn, diffusion: Diffusion, x: torch.Tensor, t: int, clip: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ε̂, x̂_0) at timestep t, x̂_0 clamped to [−1, 1] with ``clip``."""
+    output = model_fn(x, make_batch_t(x, t))
+    prediction, _ = diffusion.split_output(output)
+    return diffusion.eps_and_x0(prediction, x, make_batch_t(x, t), clip)
+
+
+@dataclass
+class StepEnd:
+    """What happens after every solver step: known frames put back, then the callback."""
+
+    diffusion: Diffusion
+    known: KnownFrames | None
+    callback: Callback | None
+    generator: torch.Generator | None
+    total: int
+
+    def __call__(self, x: torch.Tensor, step: int, x0: torch.Tensor, t_next: int) -> torch.Tensor:
+        if self.known is not None:
+            x = self.known.replace(x, self.diffusion, t_next, self.generator)
+        if self.callback is not None:
+            self.callback(step, self.total, x, x0)
+        return x
 
 
 def start(

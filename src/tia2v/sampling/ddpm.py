@@ -14,7 +14,7 @@ from tia2v.sampling.common import (
     Callback,
     KnownFrames,
     ModelFn,
-    even_timesteps,
+    StepEnd,
     make_batch_t,
     randn_like,
     start,
@@ -26,7 +26,7 @@ def sample_ddpm(
     model_fn: ModelFn,
     noise: torch.Tensor,
     diffusion: Diffusion,
-    steps: int | None = None,
+    timesteps: list[int] | None = None,
     clip: bool = True,
     known: KnownFrames | None = None,
     callback: Callback | None = None,
@@ -38,17 +38,16 @@ def sample_ddpm(
         model_fn: (x_t, t) → output; t are timesteps of ``diffusion`` (the training schedule).
         noise: x_T, any shape (B, C, …).
         diffusion: the training schedule.
-        steps: respace to this many steps (None: all T).
+        timesteps: the steps to keep (iDDPM respacing, e.g. ``respaced_timesteps``; None: all T).
         clip: clamp x̂_0 to [−1, 1].
         known: frames to put back at every step (x must then be (B, C, F, H, W)).
         callback: called after every step.
         generator: for the per-step noise.
     """
-    num = diffusion.num_timesteps
-    keep = even_timesteps(num, steps) if steps and steps < num else list(range(num - 1, -1, -1))
-    spaced = diffusion.respaced(keep)
+    spaced = diffusion.respaced(range(diffusion.num_timesteps) if timesteps is None else timesteps)
     x = start(noise, diffusion, int(spaced.timestep_map[-1]), known, generator)
     total = spaced.num_timesteps
+    end = StepEnd(diffusion, known, callback, generator, total)
     for step, index in enumerate(range(total - 1, -1, -1)):
         t_index = make_batch_t(x, index)
         output = model_fn(x, make_batch_t(x, int(spaced.timestep_map[index])))
@@ -58,9 +57,5 @@ def sample_ddpm(
             x = mean + torch.exp(0.5 * log_variance) * z
         else:
             x = mean
-        if known is not None:
-            next_t = int(spaced.timestep_map[index - 1]) if index > 0 else FINAL
-            x = known.replace(x, diffusion, next_t, generator)
-        if callback is not None:
-            callback(step, total, x, x0)
+        x = end(x, step, x0, int(spaced.timestep_map[index - 1]) if index > 0 else FINAL)
     return x

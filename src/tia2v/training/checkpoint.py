@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from tia2v.config import ExperimentConfig, load_config, save_config
 from tia2v.errors import InputError
+from tia2v.model_folder import read_weights
 
 KEEP = 2  # checkpoints kept per run
 
@@ -96,21 +97,11 @@ def find_checkpoint(path: str | Path) -> Path:
     )
 
 
-def load_weights(folder: Path, name: str) -> dict[str, torch.Tensor]:
-    path = folder / name
-    try:
-        return load_file(str(path))
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: missing from the checkpoint") from exc
-    except Exception as exc:  # noqa: BLE001 - a corrupt file of any kind is the same input error
-        raise InputError(f"{path}: corrupt or unreadable weights ({type(exc).__name__})") from exc
-
-
 def averaged_weights(folder: Path) -> dict[str, torch.Tensor]:
     """A checkpoint's weights with the EMA averages in place of the trained ones (buffers and
     frozen parameters, which the EMA does not hold, come from the model): what a run exports."""
-    weights = load_weights(folder, "model.safetensors")
-    weights.update(load_weights(folder, "ema.safetensors"))
+    weights = read_weights(folder / "model.safetensors")
+    weights.update(read_weights(folder / "ema.safetensors"))
     return weights
 
 
@@ -122,14 +113,14 @@ def load_checkpoint(folder: Path) -> dict:
         scheduler = torch.load(folder / "scheduler.pt", weights_only=True)
     except (OSError, ValueError, RuntimeError) as exc:
         raise InputError(f"{folder}: incomplete or corrupt checkpoint ({exc})") from exc
-    torch.set_rng_state(load_weights(folder, "rng.safetensors")["torch"])
+    torch.set_rng_state(read_weights(folder / "rng.safetensors")["torch"])
     keys, position, has_gauss, gauss = state["numpy_rng"]
     np.random.set_state(("MT19937", np.asarray(keys, np.uint32), position, has_gauss, gauss))
     random.setstate((3, tuple(state["python_rng"]), None))
     return {
         "config": load_config(folder / "config.yaml"),
-        "model": load_weights(folder, "model.safetensors"),
-        "ema": load_weights(folder, "ema.safetensors"),
+        "model": read_weights(folder / "model.safetensors"),
+        "ema": read_weights(folder / "ema.safetensors"),
         "optimizer": optimizer,
         "scheduler": scheduler,
         "state": state,

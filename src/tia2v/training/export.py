@@ -7,8 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
-from tia2v.config import ExperimentConfig, save_config
-from tia2v.pipeline import save_network
+from tia2v.config import ExperimentConfig
+from tia2v.model_folder import save_model_folder
 
 
 def _last_log(run_dir: Path) -> dict:
@@ -46,25 +46,14 @@ Commands that produced it:
 {extra}"""
 
 
-def encoder_file(stage: str) -> str:
-    """The refiner's text projection lives beside it, apart from the main model's encoders."""
-    return "refiner_encoders.safetensors" if stage == "refiner" else "encoders.safetensors"
-
-
 def export_run(
     run_dir: Path, out_dir: Path, network, ema, cfg: ExperimentConfig, stage: str, step: int
 ) -> Path:
-    """Writes ``out_dir`` (atomically): config.yaml, ``<stage>.safetensors`` (the UNet),
-    ``encoders.safetensors`` (trainable encoder parts; ``refiner_encoders`` for the refiner)
-    and a README.md model card."""
+    """Writes the model folder ``out_dir`` atomically, with the EMA weights and a model card."""
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_network(
-        tmp, network, f"{stage}.safetensors", encoder_file(stage), ema.averaged_state(network)
-    )
-    save_config(cfg, tmp / "config.yaml")
-    (tmp / "README.md").write_text(model_card(cfg, stage, step, run_dir))
+    card = model_card(cfg, stage, step, run_dir)
+    save_model_folder(tmp, cfg, [(network, ema.averaged_state(network))], card)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.replace(out_dir)
     return out_dir

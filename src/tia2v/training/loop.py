@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from tia2v.conditions import STAGE_MODALITIES
 from tia2v.config import ExperimentConfig, save_config
 from tia2v.data.cache import find_cache
 from tia2v.data.vat import VATDataset, collate
@@ -26,14 +27,14 @@ from tia2v.diffusion.losses import sample_timesteps, training_losses
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import ConfigError, InputError, TrainingError
 from tia2v.io import load_audio
+from tia2v.model_folder import generator_stage, read_stage_weights, split_state
 from tia2v.models.network import TIA2VNetwork, stage_model
-from tia2v.models.unet import MODALITIES, load_content_weights
-from tia2v.pipeline import TIA2VPipeline
+from tia2v.models.unet import load_content_weights
+from tia2v.pipeline.pipeline import TIA2VPipeline
 from tia2v.training.checkpoint import (
     averaged_weights,
     find_checkpoint,
     load_checkpoint,
-    load_weights,
     save_checkpoint,
 )
 from tia2v.training.ema import EMA
@@ -81,18 +82,14 @@ def _init_from(network: TIA2VNetwork, source: str) -> None:
     """Motion stage: weights (EMA) and encoders from a content run, or from an exported content
     or motion model folder (a motion model, e.g. ``checkpoints/demo``, is fine-tuned whole)."""
     folder = Path(source)
-    exported = [f"{stage}.safetensors" for stage in ("content", "motion")]
-    unet_file = next((name for name in exported if (folder / name).is_file()), None)
-    if unet_file is not None:
-        unet = load_weights(folder, unet_file)
-        encoders = load_weights(folder, "encoders.safetensors")
+    stage = generator_stage(folder)
+    if stage is not None:
+        parts = read_stage_weights(folder, stage)
     else:
-        checkpoint = find_checkpoint(folder)
-        model = averaged_weights(checkpoint)
-        unet = {k[5:]: v for k, v in model.items() if k.startswith("unet.")}
-        encoders = {k[12:]: v for k, v in model.items() if k.startswith("conditioner.")}
-    report = load_content_weights(network.unet, unet)
-    unexpected = network.conditioner.load_state_dict(encoders, strict=False).unexpected_keys
+        parts = split_state(averaged_weights(find_checkpoint(folder)))
+    report = load_content_weights(network.unet, parts["unet"])
+    unexpected = network.conditioner.load_state_dict(parts["conditioner"], strict=False)
+    unexpected = unexpected.unexpected_keys
     if unexpected:
         raise InputError(
             f"{source}: encoder weights that this config has no place for: {unexpected[:3]}"
@@ -188,9 +185,7 @@ def train(
         )
     )
     drop = {"text": tc.drop_text, "image": tc.drop_image, "audio": tc.drop_audio}
-    modalities = {"content": ["text", "image"], "motion": list(MODALITIES), "refiner": ["text"]}[
-        stage
-    ]
+    modalities = STAGE_MODALITIES[stage]
 
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)

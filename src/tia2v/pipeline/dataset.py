@@ -6,7 +6,8 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-from tia2v.data.vat import VATDataset, to_uint8_frames
+from tia2v.data.vat import VATDataset
+from tia2v.frames import video_to_frames
 from tia2v.io import load_audio, write_audio, write_video
 
 
@@ -32,7 +33,7 @@ def sample_dataset(
     clip count. ``device``: as in ``TIA2VPipeline.from_pretrained``."""
     from tqdm import tqdm
 
-    from tia2v.pipeline import TIA2VPipeline
+    from tia2v.pipeline.pipeline import TIA2VPipeline
 
     pipe = TIA2VPipeline.from_pretrained(model, device)
     cfg = pipe.cfg
@@ -72,7 +73,7 @@ def sample_dataset(
             reals[index]["video"] if refine else item["video"]
         )  # the same crop, at the output size
         write_video(
-            out / "real" / f"{clip.id}.mp4", to_uint8_frames(real), item["fps"], result.audio, rate
+            out / "real" / f"{clip.id}.mp4", video_to_frames(real), item["fps"], result.audio, rate
         )
         write_audio(out / "audio" / f"{clip.id}.wav", result.audio, rate)
         (out / "txt").mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tia2v.data.vat import resize_center_crop
 from tia2v.errors import InputError
+from tia2v.frames import resize_center_crop
 from tia2v.io import load_audio, read_video, resample, to_mono
 from tia2v.io.audio import VIDEO_SUFFIXES
 

@@ -1,0 +1,131 @@
+"""The model folder: what ``TIA2VPipeline.from_pretrained`` reads and training exports.
+
+```
+config.yaml                    the ExperimentConfig the model was trained with
+motion.safetensors             the UNet of the stage (or content.safetensors)
+encoders.safetensors           the trainable encoder parts (frozen encoders are not saved)
+refiner.safetensors            optional: the SHR refiner's UNet
+refiner_encoders.safetensors   and its trainable text projection
+README.md                      the model card
+```
+
+A network's state has two parts, ``unet.*`` and ``conditioner.*``; each file holds one part
+with its prefix removed. This module is the only place that adds or removes the prefixes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from tia2v.config import ExperimentConfig, load_config, save_config
+from tia2v.errors import InputError
+from tia2v.models.network import TIA2VNetwork
+
+GENERATOR_STAGES = ("motion", "content")  # stages a model folder generates with, preferred first
+PARTS = ("unet", "conditioner")
+
+
+def weights_file(stage: str) -> str:
+    return f"{stage}.safetensors"
+
+
+def encoders_file(stage: str) -> str:
+    """The refiner's text projection lives beside it, apart from the main model's encoders."""
+    return "refiner_encoders.safetensors" if stage == "refiner" else "encoders.safetensors"
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file, or one clear error naming it."""
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - every unreadable file is the same input error
+        raise InputError(f"{path}: missing or corrupt weights ({type(exc).__name__})") from exc
+
+
+def split_state(state: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """A network state → {"unet": …, "conditioner": …}, each without its prefix."""
+    parts: dict[str, dict[str, torch.Tensor]] = {part: {} for part in PARTS}
+    for key, value in state.items():
+        part, _, name = key.partition(".")
+        if part in parts:
+            parts[part][name] = value
+    return parts
+
+
+def join_state(unet: dict[str, torch.Tensor], conditioner: dict[str, torch.Tensor]) -> dict:
+    """The inverse of ``split_state``."""
+    return {
+        **{f"unet.{k}": v for k, v in unet.items()},
+        **{f"conditioner.{k}": v for k, v in conditioner.items()},
+    }
+
+
+def read_stage_weights(folder: Path, stage: str) -> dict[str, dict[str, torch.Tensor]]:
+    """{"unet": …, "conditioner": …} of a stage in a model folder."""
+    return {
+        "unet": read_weights(folder / weights_file(stage)),
+        "conditioner": read_weights(folder / encoders_file(stage)),
+    }
+
+
+def generator_stage(folder: Path) -> str | None:
+    """The stage a model folder generates with (motion before content), or None."""
+    return next((s for s in GENERATOR_STAGES if (folder / weights_file(s)).is_file()), None)
+
+
+def has_refiner(folder: Path) -> bool:
+    return (folder / weights_file("refiner")).is_file()
+
+
+def read_config(folder: Path) -> ExperimentConfig:
+    """A model folder's config, after checking that the folder is one."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such model folder (train one, or use checkpoints/demo)")
+    if not (folder / "config.yaml").is_file():
+        raise InputError(f"{folder}: not a model folder (config.yaml missing)")
+    return load_config(folder / "config.yaml")
+
+
+def load_network(folder: Path, cfg: ExperimentConfig, stage: str) -> TIA2VNetwork:
+    """A stage's network from a model folder, with one clear error for any mismatch."""
+    network = TIA2VNetwork(cfg, stage)
+    parts = read_stage_weights(folder, stage)
+    try:
+        network.load_saved_state(join_state(parts["unet"], parts["conditioner"]))
+    except (KeyError, RuntimeError) as exc:
+        raise InputError(
+            f"{folder}: {stage} weights do not match config.yaml ({str(exc).splitlines()[0][:200]})"
+        ) from exc
+    return network
+
+
+def save_network(
+    folder: Path, network: TIA2VNetwork, state: dict[str, torch.Tensor] | None = None
+) -> None:
+    """Writes a network's UNet and trainable encoder parts (of ``state``, e.g. EMA weights,
+    when given) under its stage's file names."""
+    parts = split_state(network.saved_state(state))
+    for part, name in zip(
+        PARTS, (weights_file(network.stage), encoders_file(network.stage)), strict=True
+    ):
+        save_file({k: v.contiguous() for k, v in parts[part].items()}, str(folder / name))
+
+
+def save_model_folder(
+    folder: Path,
+    cfg: ExperimentConfig,
+    networks: list[tuple[TIA2VNetwork, dict[str, torch.Tensor] | None]],
+    card: str | None,
+) -> Path:
+    """Writes ``folder``: every network (with its state, or its own weights when None),
+    config.yaml and the model card (when given)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for network, state in networks:
+        save_network(folder, network, state)
+    save_config(cfg, folder / "config.yaml")
+    if card is not None:
+        (folder / "README.md").write_text(card)
+    return folder

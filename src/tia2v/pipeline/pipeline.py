@@ -1,0 +1,315 @@
+"""``TIA2VPipeline``: a trained network with its config, ready to sample."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import tia2v
+from tia2v.conditions import Conditions
+from tia2v.config import ExperimentConfig
+from tia2v.data.vat import frame_windows
+from tia2v.diffusion.guidance import guided_model_fn
+from tia2v.diffusion.schedule import Diffusion
+from tia2v.encoders.base import Encoded
+from tia2v.errors import InputError
+from tia2v.frames import video_to_frames
+from tia2v.model_folder import (
+    generator_stage,
+    has_refiner,
+    load_network,
+    read_config,
+    save_model_folder,
+)
+from tia2v.models.network import TIA2VNetwork
+from tia2v.pipeline.first_frame_lock import first_frame_lock, locks_first_frame
+from tia2v.pipeline.inputs import audio_samples, load_image, prepare_audio
+from tia2v.pipeline.long_video import chain_clips, long_audio
+from tia2v.pipeline.output import PipelineOutput
+from tia2v.pipeline.request import Request, build_request, describe
+from tia2v.pipeline.sdedit import sdedit
+from tia2v.sampling.common import Callback
+from tia2v.sampling.registry import SamplerCall, get_sampler
+
+
+@dataclass
+class Encodings:
+    """A request's conditions, encoded once for all its clips: the prompt's tokens, the first
+    frame (1, 3, S, S) in [−1, 1], and the audio track at the model's rate."""
+
+    text: Encoded | None
+    first_frame: torch.Tensor | None
+    audio: np.ndarray | None
+
+
+class TIA2VPipeline:
+    """A trained network with its config, ready to sample.
+
+    Args:
+        cfg: the config the model was trained with.
+        network: a TIA2VNetwork (content or motion) with its weights.
+        source: where it was loaded from (for the sidecar).
+        refiner: the SHR refiner network, if the folder has one.
+    """
+
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        network: TIA2VNetwork,
+        source: str = "",
+        refiner: TIA2VNetwork | None = None,
+    ):
+        self.cfg, self.network, self.source = cfg, network.eval(), source
+        self.refiner = None if refiner is None else refiner.eval()
+        self.diffusion = Diffusion.from_config(cfg.diffusion)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, device: str | torch.device | None = None
+    ) -> TIA2VPipeline:
+        """Loads a model folder onto ``device`` (default: ``cuda`` when available, else
+        ``cpu``). Noise is drawn on the CPU from the seed, so a seed gives the same starting
+        noise on every device."""
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        folder = Path(path)
+        cfg = read_config(folder)
+        stage = generator_stage(folder)
+        if stage is None:
+            raise InputError(f"{folder}: no motion.safetensors or content.safetensors")
+        network = load_network(folder, cfg, stage).to(device)
+        refiner = load_network(folder, cfg, "refiner").to(device) if has_refiner(folder) else None
+        return cls(cfg, network, str(folder), refiner)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Writes a model folder that ``from_pretrained`` loads, with the source's model card."""
+        folder = Path(path)
+        card = Path(self.source) / "README.md" if self.source else None
+        keep_card = card is not None and card.is_file()
+        if keep_card and card.resolve() == (folder / "README.md").resolve():
+            keep_card = False  # saved over itself: the card is already there
+        networks = [(self.network, None)] + ([(self.refiner, None)] if self.refiner else [])
+        return save_model_folder(
+            folder, self.cfg, networks, card.read_text() if keep_card else None
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.network.unet.parameters()).device
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        text: str | None = None,
+        image=None,
+        audio=None,
+        *,
+        audio_rate: int | None = None,
+        num_inference_steps: int | None = None,
+        sampler: str | None = None,
+        guidance: dict[str, float] | None = None,
+        guidance_min_noise: float | None = None,
+        eta: float | None = None,
+        seed: int = 0,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        long: bool = False,
+        refine: bool = False,
+        strength: float | None = None,
+        progress: bool = False,
+    ) -> PipelineOutput:
+        """Generates a video. Any omitted condition is the model's null condition; without an
+        image there is no first-frame lock; without audio the clip is silent.
+
+        Options left at None take the model's ``sample`` config. With ``long``, the video
+        lasts as long as the audio (clips chained from the last frame so far, each on its own
+        span of the audio). Guidance applies at t ≥ ``guidance_min_noise``·T. ``eta``: fresh
+        noise per step of ``ddim`` and ``dpm++`` (0: their ODE form). With ``refine``, the SHR
+        refiner re-renders the result at ``refiner.scale``× the resolution (``refine``).
+        """
+        # 1. Check the request; fill in the model's defaults.
+        if text is None and image is None and audio is None:
+            raise InputError("give at least one condition: text, image or audio")
+        if text is not None and not text.strip():
+            raise InputError("empty prompt: give some text, or leave it out for the null condition")
+        if refine and self.refiner is None:
+            raise InputError(
+                f"{self.source or 'this model'}: no refiner (refiner.safetensors) to refine with"
+            )
+        request = build_request(
+            self.cfg,
+            sampler=sampler,
+            num_inference_steps=num_inference_steps,
+            eta=eta,
+            guidance=guidance,
+            guidance_min_noise=guidance_min_noise,
+            seed=seed,
+            num_frames=num_frames,
+            fps=fps,
+            long=long,
+            refine=refine,
+            strength=strength,
+            progress=progress,
+        )
+        rate = self.cfg.data.audio_rate
+
+        # 2. Encode the prompt and the first frame; read the audio (the whole track when long).
+        total = request.num_frames
+        samples = None
+        if long:
+            if audio is None:
+                raise InputError("long mode follows the audio: give --audio")
+            track = audio_samples(audio, audio_rate, rate)
+            samples, total = long_audio(track, rate, request.fps, request.num_frames)
+        elif audio is not None:
+            samples = prepare_audio(audio, audio_rate, rate, request.num_frames / request.fps)
+        first = None if image is None else load_image(image, self.cfg.data.image_size)
+        encodings = Encodings(
+            text=None if text is None else self.network.conditioner.encode_text([text]),
+            first_frame=None if first is None else first.to(self.device),  # (1, 3, S, S)
+            audio=samples,
+        )
+
+        # 3. Sample the clip(s), chained over the audio when long.
+        def clip(start: int, lock: torch.Tensor | None, index: int) -> np.ndarray:
+            return self._clip(request, encodings, start, lock, request.seed + index)
+
+        frames = chain_clips(clip, encodings.first_frame, total, self.device)
+
+        # 4. Refine at refiner.scale× the resolution.
+        if refine:
+            frames = self.refine(frames, text, strength, seed=seed, progress=progress)
+
+        # 5. Record every setting beside the frames.
+        return PipelineOutput(
+            frames,
+            request.fps,
+            samples,
+            rate,
+            self._settings(request, text, image, audio, len(frames)),
+        )
+
+    def _clip(
+        self,
+        request: Request,
+        encodings: Encodings,
+        start: int,
+        lock: torch.Tensor | None,
+        seed: int,
+    ) -> np.ndarray:
+        """One clip whose frame 0 is frame ``start`` of the video, locked to ``lock`` (1, 3, S, S)
+        when given. → uint8 (F, S, S, 3)."""
+        cfg, device, conditioner = self.cfg, self.device, self.network.conditioner
+        num_frames, size = request.num_frames, cfg.data.image_size
+        cond = Conditions()
+        if encodings.text is not None:
+            cond.text, cond.text_mask = encodings.text.tokens, encodings.text.mask
+        if lock is not None:
+            cond.image, cond.first_frame = conditioner.encode_image(lock), lock
+        if encodings.audio is not None and self.network.stage == "motion":
+            times = (start + np.arange(num_frames)) / request.fps
+            windows = frame_windows(
+                encodings.audio, cfg.data.audio_rate, times, cfg.data.audio_window
+            )
+            cond.audio = conditioner.encode_audio(torch.from_numpy(windows)[None].to(device))
+        generator = torch.Generator().manual_seed(seed)
+        noise = torch.randn(
+            (1, cfg.model.in_channels, num_frames, size, size), generator=generator
+        ).to(device)  # (1, C, F, S, S)
+        known, without_image = None, None
+        if lock is not None and locks_first_frame(cfg):
+            held = first_frame_lock(lock, num_frames, cfg, self.diffusion, seed)
+            known, without_image = held.known, held.without_image
+        model_fn = guided_model_fn(
+            self.network.unet,
+            cond,
+            request.guidance,
+            self.diffusion.model_timesteps,
+            cfg.diffusion.learn_sigma,
+            without_image,
+            request.min_timestep(self.diffusion.num_timesteps),
+        )
+        call = SamplerCall(request.sampler, request.steps, request.eta, known, generator)
+        with progress_bar(request.progress, f"sample {request.sampler}") as call.callback:
+            x = call.run(model_fn, noise, self.diffusion)  # (1, C, F, S, S)
+        return video_to_frames(x[0])
+
+    @torch.no_grad()
+    def refine(
+        self,
+        frames: np.ndarray,
+        text: str | None = None,
+        strength: float | None = None,
+        steps: int | None = None,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """The SHR refiner applied SDEdit-style (``tia2v.pipeline.sdedit``): uint8 (F, H, W, 3)
+        → uint8 (F, scale·H, scale·W, 3); strength 0 returns the upsampled input."""
+        if self.refiner is None:
+            raise InputError(
+                f"{self.source or 'this model'}: no refiner (refiner.safetensors) to refine with"
+            )
+        with progress_bar(progress, "refine") as callback:
+            return sdedit(
+                self.refiner,
+                self.cfg,
+                frames,
+                text,
+                strength=strength,
+                steps=steps,
+                seed=seed,
+                callback=callback,
+            )
+
+    def _settings(self, request: Request, text, image, audio, num_frames: int) -> dict:
+        """The sidecar: every setting that made the video."""
+        cfg = self.cfg
+        return {
+            "text": text,
+            "image": describe(image),
+            "audio": describe(audio),
+            "sampler": request.sampler,
+            "steps": request.steps,
+            "guidance": request.guidance,
+            "guidance_min_noise": request.guidance_min_noise,
+            "eta": request.eta if get_sampler(request.sampler).takes_eta else None,
+            "seed": request.seed,
+            "long": request.long,
+            "refine": request.refine,
+            "strength": (cfg.refiner.strength if request.strength is None else request.strength)
+            if request.refine
+            else None,
+            "num_frames": num_frames,
+            "fps": request.fps,
+            "size": cfg.data.image_size,
+            "model": self.source,
+            "first_frame_lock": image is not None and locks_first_frame(cfg),
+            "versions": {
+                "tia2v": tia2v.__version__,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+            },
+        }
+
+
+@contextmanager
+def progress_bar(enabled: bool, desc: str) -> Iterator[Callback]:
+    """A sampler callback that advances a tqdm bar (silent unless ``enabled``)."""
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="step", disable=not enabled)
+
+    def advance(step: int, total: int, x: torch.Tensor, x0: torch.Tensor) -> None:
+        bar.total = total
+        bar.update(1)
+
+    try:
+        yield advance
+    finally:
+        bar.close()

@@ -1,0 +1,82 @@
+"""Helpers shared by the tests: configs, tiny random networks, the ffmpeg binary."""
+
+from __future__ import annotations
+
+import subprocess
+
+import torch
+from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+from tia2v.conditions import Conditions
+from tia2v.config import apply_overrides, resolve_config
+from tia2v.encoders.beats import BEATs, BEATsConfig
+
+D = resolve_config("tiny").model.context_dim
+
+
+def tiny_cfg(root, run_dir, *overrides):
+    return apply_overrides(
+        resolve_config("tiny"), [f"data.root={root}", f"train.run_dir={run_dir}", *overrides]
+    )
+
+
+def ffmpeg(*args: str) -> None:
+    """Runs the ffmpeg binary that the imageio-ffmpeg test dependency ships (no root needed)."""
+    import imageio_ffmpeg
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", *args], check=True)
+
+
+def conditions(batch: int, frames: int, seed: int = 0) -> Conditions:
+    g = torch.Generator().manual_seed(seed)
+    return Conditions(
+        text=torch.randn(batch, 5, D, generator=g),
+        text_mask=torch.tensor([[True] * 5, [True] * 3 + [False] * 2][:batch]),
+        image=torch.randn(batch, 1, D, generator=g),
+        audio=torch.randn(batch, frames, 2, D, generator=g),
+    )
+
+
+def randomize_zero_layers(model: torch.nn.Module) -> None:
+    """Gives every parameter a non-zero value, so zero-initialised outputs stop hiding paths."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.abs().max() == 0:
+                parameter.normal_(0, 0.1)
+
+
+TINY_BEATS = BEATsConfig(
+    embed_dim=24,
+    encoder_layers=2,
+    encoder_embed_dim=32,
+    encoder_ffn_embed_dim=64,
+    encoder_attention_heads=4,
+    conv_pos=16,
+    conv_pos_groups=4,
+    num_buckets=32,
+    max_distance=64,
+)
+
+
+def random_beats(cfg: BEATsConfig = TINY_BEATS) -> BEATs:
+    torch.manual_seed(0)
+    model = BEATs(cfg)
+    with torch.no_grad():  # no zero or one initialisations left: every path matters
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    return model.eval()
+
+
+def tiny_clip_vision() -> CLIPVisionModelWithProjection:
+    torch.manual_seed(0)
+    config = CLIPVisionConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        projection_dim=16,
+    )
+    return CLIPVisionModelWithProjection(config)
