@@ -4,15 +4,15 @@
         [--ddpm-requests 8] [--seed 1] [--eta 1] [--out benchmarks/results/toy_eval.md]
 
 "No image" means no image token and no first-frame lock (TA2V's setting). UNet calls are
-batched: one call per step evaluates every guidance branch. Held-out requests come from ``tia2v synth`` with a seed not used in training (the demo
-trains on seed 0). Every generated video is scored from its frames alone with
-``tia2v.metrics.toy``: colour / shape / direction accuracy, first-frame PSNR against the
-conditioning image, pulse-sync F1 against the request's onsets, and the same F1 when the
-video was generated with another request's audio (the shuffled-audio control). Prints one
-JSON line and writes a Markdown table, with shape accuracy and the median fill ratio
-(the shape cue) broken down by the requested shape. With ``--scores``, every video's scores
-and time are appended to a JSONL file as they come, and a rerun with the same file, model and
-settings reuses them: a long sampler comparison survives an interruption.
+batched: one call per step evaluates every guidance branch. Held-out requests come from ``tia2v
+synth`` with a seed not used in training (the demo trains on seed 0). Every generated video is
+scored from its frames alone with ``tia2v.metrics.toy``: colour / shape / direction accuracy,
+first-frame PSNR against the conditioning image, pulse-sync F1 against the request's onsets,
+and the same F1 when the video was generated with another request's audio (the shuffled-audio
+control). Prints one JSON line and writes a Markdown table, with shape accuracy and the median
+fill ratio (the shape cue) broken down by the requested shape. With ``--scores``, every video's
+scores and time are appended to a JSONL file as they come, and a rerun with the same file,
+model and settings reuses them: a long sampler comparison survives an interruption.
 """
 
 from __future__ import annotations
@@ -148,6 +148,7 @@ def run(
     pipe,
     requests,
     use,
+    *,
     sampler="dpm++",
     steps=None,
     shuffle=False,
@@ -268,7 +269,15 @@ def main() -> None:
         if args.ddpm_requests > 0:
             few, steps = requests[: args.ddpm_requests], cfg.sample.steps
             fast = run(pipe, few, default, guidance=guidance, eta=eta, cache=cache)
-            slow = run(pipe, few, default, "ddpm", args.ddpm_steps, guidance=guidance, cache=cache)
+            slow = run(
+                pipe,
+                few,
+                default,
+                sampler="ddpm",
+                steps=args.ddpm_steps,
+                guidance=guidance,
+                cache=cache,
+            )
             solver = "dpm++ 2M SDE" if eta > 0 else "dpm++ 2M"
             sampling = {
                 f"{solver} {steps} steps": {**fast, "unet_calls": steps},
@@ -306,7 +315,10 @@ def markdown(report: dict) -> str:
         "seconds_per_video",
     ]
     lines = [
-        f"Toy-VAT benchmark: {report['requests']} held-out requests (synth seed {report['seed']}), model `{report['model']}`, on {report['device']}, guidance {report['guidance']} at t ≥ {report['guidance_min_noise']:g}·T, sampler η = {report['eta']:g}.",
+        f"Toy-VAT benchmark: {report['requests']} held-out requests "
+        f"(synth seed {report['seed']}), model `{report['model']}`, on {report['device']}, "
+        f"guidance {report['guidance']} at t ≥ {report['guidance_min_noise']:g}·T, "
+        f"sampler η = {report['eta']:g}.",
     ]
     if report["videos_reused"]:
         lines.append(

@@ -43,7 +43,7 @@ GENERATE_EXAMPLE = """example:
 
 SAMPLE_EXAMPLE = """example:
   tia2v sample --model runs/demo-motion/model --data data/toy --num 48 -o out/samples
-writes out/samples/{real,fake,audio,txt}/<id>.* (+ meta/ for toy-VAT), the layout tia2v eval reads"""
+writes out/samples/{real,fake,audio,txt}/<id>.* (+ meta/ for toy-VAT): what tia2v eval reads"""
 
 
 EVAL_EXAMPLE = """examples:

@@ -32,7 +32,8 @@ def video_to_frames(video: torch.Tensor) -> np.ndarray:
 
 
 def resize_center_crop(frames: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
-    """(N, 3, H, W) float → (N, 3, size, size): shorter side to ``size`` (antialiased), centre crop."""
+    """(N, 3, H, W) float → (N, 3, size, size): shorter side to ``size`` (antialiased),
+    centre crop."""
     height, width = frames.shape[-2:]
     scale = size / min(height, width)
     new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))

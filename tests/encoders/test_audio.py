@@ -13,7 +13,8 @@ from tia2v.errors import InputError
 
 
 def numpy_kaldi_fbank(waveform: np.ndarray) -> np.ndarray:
-    """transformers' numpy path (as ASTFeatureExtractor uses without torchaudio), Kaldi's povey window."""
+    """transformers' numpy path (as ASTFeatureExtractor uses without torchaudio), Kaldi's
+    povey window."""
     filters = mel_filter_bank(
         num_frequency_bins=257,
         num_mel_filters=128,

@@ -61,7 +61,8 @@ def check_clip(clip: ClipFiles, cfg: DataConfig) -> list[str]:
         return [*problems, str(exc)]
     if seconds + 0.5 / fps < count / fps:
         problems.append(
-            f"{clip.audio}: audio lasts {seconds:.3f} s, shorter than the video's {count / fps:.3f} s"
+            f"{clip.audio}: audio lasts {seconds:.3f} s, "
+            f"shorter than the video's {count / fps:.3f} s"
         )
     return problems
 

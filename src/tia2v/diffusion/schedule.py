@@ -2,15 +2,15 @@
 
 Notation (Ho et al. 2020; Nichol & Dhariwal 2021), index t = 0 … T-1:
 
-| name in code                 | symbol                      | meaning                                  |
-|------------------------------|-----------------------------|------------------------------------------|
-| ``betas[t]``                 | β_t                         | noise added at step t                    |
-| ``alphas_cumprod[t]``        | ᾱ_t = Π_{s≤t} (1-β_s)       | signal power left at t                   |
-| ``alphas_cumprod_prev[t]``   | ᾱ_{t-1} (ᾱ_{-1} = 1)        |                                          |
-| ``posterior_variance[t]``    | β̃_t = β_t (1-ᾱ_{t-1})/(1-ᾱ_t) | variance of q(x_{t-1} | x_t, x_0)      |
-| ``posterior_mean_coef1/2``   | μ̃_t = c1·x_0 + c2·x_t       | mean of q(x_{t-1} | x_t, x_0)            |
-| ``eps``, ``v``               | ε, v = √ᾱ ε − √(1-ᾱ) x_0    | prediction targets                       |
-| ``log_variance``             | log Σ_θ = u·log β_t + (1-u)·log β̃_t, u = (v_σ+1)/2 | learned range |
+| name in code               | symbol                          | meaning                        |
+|----------------------------|---------------------------------|--------------------------------|
+| ``betas[t]``               | β_t                             | noise added at step t          |
+| ``alphas_cumprod[t]``      | ᾱ_t = Π_{s≤t} (1-β_s)           | signal power left at t         |
+| ``alphas_cumprod_prev[t]`` | ᾱ_{t-1} (ᾱ_{-1} = 1)            |                                |
+| ``posterior_variance[t]``  | β̃_t = β_t (1-ᾱ_{t-1})/(1-ᾱ_t)   | variance of q(x_{t-1} | x_t, x_0) |
+| ``posterior_mean_coef1/2`` | μ̃_t = c1·x_0 + c2·x_t           | mean of q(x_{t-1} | x_t, x_0)  |
+| ``eps``, ``v``             | ε, v = √ᾱ ε − √(1-ᾱ) x_0        | prediction targets             |
+| ``log_variance``           | u·log β_t + (1-u)·log β̃_t       | learned range, u = (v_σ+1)/2   |
 
 q(x_t | x_0) = N(√ᾱ_t x_0, (1-ᾱ_t) I). The network sees t·1000/T (``model_timesteps``), as in
 the original code. All tensors are broadcast over any number of trailing dimensions.
@@ -19,11 +19,13 @@ the original code. All tensors are broadcast over any number of trailing dimensi
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from tia2v.config import DiffusionConfig
+if TYPE_CHECKING:  # annotation only: the sampler registry, which the config reads, imports this
+    from tia2v.config import DiffusionConfig
 
 NETWORK_TIMESTEPS = 1000.0  # the network sees timesteps rescaled to [0, NETWORK_TIMESTEPS)
 
@@ -105,7 +107,8 @@ class Diffusion:
         return cls(schedules[cfg.schedule](cfg.num_timesteps), cfg.prediction, cfg.learn_sigma)
 
     def respaced(self, timesteps: list[int] | np.ndarray) -> Diffusion:
-        """The diffusion over a subset of steps (iDDPM respacing): β'_i = 1 − ᾱ_{k_i}/ᾱ_{k_{i−1}}."""
+        """The diffusion over a subset of steps (iDDPM respacing):
+        β'_i = 1 − ᾱ_{k_i}/ᾱ_{k_{i−1}}."""
         keep = np.asarray(sorted(int(t) for t in timesteps))
         alphas_cumprod = self.alphas_cumprod[keep]
         betas = 1.0 - alphas_cumprod / np.append(1.0, alphas_cumprod[:-1])

@@ -65,7 +65,8 @@ def build_audio_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -
         )
     if encoder.sample_rate != cfg.data.audio_rate:
         raise ConfigError(
-            f"data.audio_rate={cfg.data.audio_rate} but the '{enc.audio}' encoder expects {encoder.sample_rate} Hz"
+            f"data.audio_rate={cfg.data.audio_rate} but the '{enc.audio}' encoder "
+            f"expects {encoder.sample_rate} Hz"
         )
     return encoder
 

@@ -24,7 +24,7 @@ def pool_tokens(tokens: torch.Tensor, count: int) -> torch.Tensor:
 
 
 class BEATsAudioEncoder(FrozenEncoder):
-    """BEATs tokens per frame window: 8 frequency tokens, averaged over the window's time patches."""
+    """BEATs tokens per frame window: 8 frequency tokens, averaged over its time patches."""
 
     sample_rate = 16000
 

@@ -315,7 +315,8 @@ class BEATs(nn.Module):
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise InputError(
-                f"{path}: BEATs weights do not match its cfg (missing {missing[:3]}, unexpected {unexpected[:3]})"
+                f"{path}: BEATs weights do not match its cfg "
+                f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
             )
         return model.eval()
 

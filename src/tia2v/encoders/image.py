@@ -71,7 +71,8 @@ class PatchImageEncoder(nn.Module):
         super().__init__()
         if image_size % patch_size:
             raise InputError(
-                f"encoders.image_patch_size={patch_size} does not divide the image size {image_size}"
+                f"encoders.image_patch_size={patch_size} does not divide "
+                f"the image size {image_size}"
             )
         self.dim = dim
         self.proj = nn.Conv2d(3, dim, patch_size, stride=patch_size)

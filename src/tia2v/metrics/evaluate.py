@@ -42,7 +42,9 @@ NOT_COMPUTED = {
     "clip_text": "not computed: give --clip <CLIP folder or id, e.g. openai/clip-vit-base-patch32>",
     "first_frame": "not computed: give --clip <CLIP folder or id>",
     "temporal": "not computed: give --clip <CLIP folder or id>",
-    "clap_audio_text": "not computed: give --clap <CLAP folder or id, e.g. laion/clap-htsat-unfused>",
+    "clap_audio_text": (
+        "not computed: give --clap <CLAP folder or id, e.g. laion/clap-htsat-unfused>"
+    ),
 }
 
 
@@ -119,7 +121,8 @@ def evaluate(
         a, b = real_video.frames, fake_video.frames
         if len(a) != len(b) or a.shape[1:] != b.shape[1:]:
             skipped.append(
-                f"{fake / clip_id}.mp4: {b.shape[:3]} frames vs real {a.shape[:3]}; paired metrics use the first {min(len(a), len(b))} frames, FVD/FID all"
+                f"{fake / clip_id}.mp4: {b.shape[:3]} frames vs real {a.shape[:3]}; paired "
+                f"metrics use the first {min(len(a), len(b))} frames, FVD/FID all"
             )
         n = min(len(a), len(b))
         row = {}

@@ -27,7 +27,8 @@ class Attention(nn.Module):
     def forward(
         self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """x: (N, Lq, dim), context: (N, Lk, context_dim), mask: (N, Lk) bool keep → (N, Lq, dim)."""
+        """x: (N, Lq, dim), context: (N, Lk, context_dim), mask: (N, Lk) bool keep
+        → (N, Lq, dim)."""
         context = x if context is None else context
         q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)
         q, k, v = (

@@ -57,7 +57,8 @@ class TIA2VNetwork(nn.Module):
         return self.unet(x, timesteps, cond, keep)
 
     def saved_state(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-        """What a checkpoint holds: the UNet and the trainable encoder parts (not frozen encoders)."""
+        """What a checkpoint holds: the UNet and the trainable encoder parts (not the frozen
+        encoders)."""
         state = self.state_dict() if state is None else state
         keep = {f"conditioner.{k}" for k in self.conditioner.trainable_state_dict()}
         return {k: v for k, v in state.items() if k.startswith("unet.") or k in keep}
@@ -68,7 +69,8 @@ class TIA2VNetwork(nn.Module):
         missing, unexpected = expected - set(state), set(state) - expected
         if missing or unexpected:
             raise KeyError(
-                f"weights do not match the model: {len(missing)} missing (e.g. {sorted(missing)[:1]}), "
+                f"weights do not match the model: "
+                f"{len(missing)} missing (e.g. {sorted(missing)[:1]}), "
                 f"{len(unexpected)} unexpected (e.g. {sorted(unexpected)[:1]})"
             )
         self.load_state_dict(state, strict=False)

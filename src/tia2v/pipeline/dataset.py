@@ -15,6 +15,7 @@ def sample_dataset(
     model: str | Path,
     data: str | Path,
     out_dir: str | Path,
+    *,
     split: str = "test",
     num: int | None = None,
     steps: int | None = None,

@@ -13,7 +13,8 @@ from tia2v.io import write_video
 
 @dataclass
 class PipelineOutput:
-    """frames: uint8 (F, H, W, 3); audio: mono float32 at ``audio_rate`` spanning the clip, or None."""
+    """frames: uint8 (F, H, W, 3); audio: mono float32 at ``audio_rate`` spanning the clip, or
+    None (silent)."""
 
     frames: np.ndarray
     fps: float

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import platform
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-import tia2v
 from tia2v.conditions import Conditions
 from tia2v.config import ExperimentConfig
 from tia2v.data.vat import frame_windows
 from tia2v.diffusion.guidance import guided_model_fn
 from tia2v.diffusion.schedule import Diffusion
-from tia2v.encoders.base import Encoded
 from tia2v.errors import InputError
 from tia2v.frames import video_to_frames
 from tia2v.model_folder import (
@@ -32,20 +26,10 @@ from tia2v.pipeline.first_frame_lock import first_frame_lock, locks_first_frame
 from tia2v.pipeline.inputs import audio_samples, load_image, prepare_audio
 from tia2v.pipeline.long_video import chain_clips, long_audio
 from tia2v.pipeline.output import PipelineOutput
-from tia2v.pipeline.request import Request, build_request, describe
+from tia2v.pipeline.progress import progress_bar
+from tia2v.pipeline.request import Encodings, Request, build_request, check_conditions
 from tia2v.pipeline.sdedit import sdedit
-from tia2v.sampling.common import Callback
-from tia2v.sampling.registry import SamplerCall, get_sampler
-
-
-@dataclass
-class Encodings:
-    """A request's conditions, encoded once for all its clips: the prompt's tokens, the first
-    frame (1, 3, S, S) in [−1, 1], and the audio track at the model's rate."""
-
-    text: Encoded | None
-    first_frame: torch.Tensor | None
-    audio: np.ndarray | None
+from tia2v.sampling.registry import SamplerCall
 
 
 class TIA2VPipeline:
@@ -133,10 +117,7 @@ class TIA2VPipeline:
         refiner re-renders the result at ``refiner.scale``× the resolution (``refine``).
         """
         # 1. Check the request; fill in the model's defaults.
-        if text is None and image is None and audio is None:
-            raise InputError("give at least one condition: text, image or audio")
-        if text is not None and not text.strip():
-            raise InputError("empty prompt: give some text, or leave it out for the null condition")
+        check_conditions(text, image, audio)
         if refine and self.refiner is None:
             raise InputError(
                 f"{self.source or 'this model'}: no refiner (refiner.safetensors) to refine with"
@@ -186,13 +167,9 @@ class TIA2VPipeline:
             frames = self.refine(frames, text, strength, seed=seed, progress=progress)
 
         # 5. Record every setting beside the frames.
-        return PipelineOutput(
-            frames,
-            request.fps,
-            samples,
-            rate,
-            self._settings(request, text, image, audio, len(frames)),
-        )
+        conditions = {"text": text, "image": image, "audio": audio}
+        settings = request.settings(self.cfg, self.source, conditions, len(frames))
+        return PipelineOutput(frames, request.fps, samples, rate, settings)
 
     def _clip(
         self,
@@ -266,50 +243,3 @@ class TIA2VPipeline:
                 seed=seed,
                 callback=callback,
             )
-
-    def _settings(self, request: Request, text, image, audio, num_frames: int) -> dict:
-        """The sidecar: every setting that made the video."""
-        cfg = self.cfg
-        return {
-            "text": text,
-            "image": describe(image),
-            "audio": describe(audio),
-            "sampler": request.sampler,
-            "steps": request.steps,
-            "guidance": request.guidance,
-            "guidance_min_noise": request.guidance_min_noise,
-            "eta": request.eta if get_sampler(request.sampler).takes_eta else None,
-            "seed": request.seed,
-            "long": request.long,
-            "refine": request.refine,
-            "strength": (cfg.refiner.strength if request.strength is None else request.strength)
-            if request.refine
-            else None,
-            "num_frames": num_frames,
-            "fps": request.fps,
-            "size": cfg.data.image_size,
-            "model": self.source,
-            "first_frame_lock": image is not None and locks_first_frame(cfg),
-            "versions": {
-                "tia2v": tia2v.__version__,
-                "torch": torch.__version__,
-                "python": platform.python_version(),
-            },
-        }
-
-
-@contextmanager
-def progress_bar(enabled: bool, desc: str) -> Iterator[Callback]:
-    """A sampler callback that advances a tqdm bar (silent unless ``enabled``)."""
-    from tqdm import tqdm
-
-    bar = tqdm(desc=desc, unit="step", disable=not enabled)
-
-    def advance(step: int, total: int, x: torch.Tensor, x0: torch.Tensor) -> None:
-        bar.total = total
-        bar.update(1)
-
-    try:
-        yield advance
-    finally:
-        bar.close()

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+
+import tia2v
 from tia2v.config import ExperimentConfig
+from tia2v.encoders.base import Encoded
 from tia2v.errors import InputError
+from tia2v.pipeline.first_frame_lock import locks_first_frame
 from tia2v.sampling.registry import get_sampler
+
+
+@dataclass
+class Encodings:
+    """A request's conditions, encoded once for all its clips: the prompt's tokens, the first
+    frame (1, 3, S, S) in [−1, 1], and the audio track at the model's rate."""
+
+    text: Encoded | None
+    first_frame: torch.Tensor | None
+    audio: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,46 @@ class Request:
 
     def min_timestep(self, num_timesteps: int) -> int:
         return round(self.guidance_min_noise * num_timesteps)
+
+    def settings(
+        self, cfg: ExperimentConfig, model: str, conditions: dict, num_frames: int
+    ) -> dict:
+        """The sidecar: every setting that made the video (``conditions``: the call's text,
+        image and audio as given)."""
+        return {
+            "text": conditions["text"],
+            "image": describe(conditions["image"]),
+            "audio": describe(conditions["audio"]),
+            "sampler": self.sampler,
+            "steps": self.steps,
+            "guidance": self.guidance,
+            "guidance_min_noise": self.guidance_min_noise,
+            "eta": self.eta if get_sampler(self.sampler).takes_eta else None,
+            "seed": self.seed,
+            "long": self.long,
+            "refine": self.refine,
+            "strength": (cfg.refiner.strength if self.strength is None else self.strength)
+            if self.refine
+            else None,
+            "num_frames": num_frames,
+            "fps": self.fps,
+            "size": cfg.data.image_size,
+            "model": model,
+            "first_frame_lock": conditions["image"] is not None and locks_first_frame(cfg),
+            "versions": {
+                "tia2v": tia2v.__version__,
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+            },
+        }
+
+
+def check_conditions(text: str | None, image, audio) -> None:
+    """At least one condition, and no empty prompt (leave it out for the null text)."""
+    if text is None and image is None and audio is None:
+        raise InputError("give at least one condition: text, image or audio")
+    if text is not None and not text.strip():
+        raise InputError("empty prompt: give some text, or leave it out for the null condition")
 
 
 def build_request(

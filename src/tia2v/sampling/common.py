@@ -1,4 +1,5 @@
-"""What every sampler shares: timestep spacings, the denoised estimate, known frames, the callback."""
+"""What every sampler shares: timestep spacings, the denoised estimate, known frames and the
+step callback."""
 
 from __future__ import annotations
 

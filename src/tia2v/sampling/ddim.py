@@ -30,6 +30,7 @@ def sample_ddim(
     noise: torch.Tensor,
     diffusion: Diffusion,
     timesteps: list[int],
+    *,
     eta: float = 0.0,
     clip: bool = True,
     known: KnownFrames | None = None,

@@ -27,6 +27,7 @@ def sample_ddpm(
     noise: torch.Tensor,
     diffusion: Diffusion,
     timesteps: list[int] | None = None,
+    *,
     clip: bool = True,
     known: KnownFrames | None = None,
     callback: Callback | None = None,

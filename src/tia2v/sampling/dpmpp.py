@@ -36,6 +36,7 @@ def sample_dpmpp_2m(
     noise: torch.Tensor,
     diffusion: Diffusion,
     timesteps: list[int],
+    *,
     eta: float = 0.0,
     clip: bool = True,
     known: KnownFrames | None = None,

@@ -31,6 +31,7 @@ def sample_unipc(
     noise: torch.Tensor,
     diffusion: Diffusion,
     timesteps: list[int],
+    *,
     clip: bool = True,
     known: KnownFrames | None = None,
     callback: Callback | None = None,

@@ -25,17 +25,19 @@ def model_card(cfg: ExperimentConfig, stage: str, step: int, run_dir: Path, extr
     )
     last = _last_log(run_dir)
     losses = ", ".join(f"{k} {last[k]:.4f}" for k in ("loss", "mse", "vb") if k in last) or "n/a"
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    data, enc, dif = cfg.data, cfg.encoders, cfg.diffusion
     return f"""# tia2v {stage} model
 
-Exported {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} from `{run_dir}` at step {step} (EMA weights).
+Exported {when} from `{run_dir}` at step {step} (EMA weights).
 
 | | |
 |---|---|
 | stage | {stage} |
 | steps | {step} |
-| data | `{cfg.data.root}` ({cfg.data.num_frames} frames, {cfg.data.image_size}×{cfg.data.image_size}) |
-| encoders | text `{cfg.encoders.text}`, image `{cfg.encoders.image}`, audio `{cfg.encoders.audio}` |
-| diffusion | {cfg.diffusion.schedule}, T = {cfg.diffusion.num_timesteps}, {cfg.diffusion.prediction}-prediction |
+| data | `{data.root}` ({data.num_frames} frames, {data.image_size}×{data.image_size}) |
+| encoders | text `{enc.text}`, image `{enc.image}`, audio `{enc.audio}` |
+| diffusion | {dif.schedule}, T = {dif.num_timesteps}, {dif.prediction}-prediction |
 | final log line | {losses} |
 
 Commands that produced it:

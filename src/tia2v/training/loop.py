@@ -266,7 +266,8 @@ def train(
                     loss = losses["loss"].mean() / tc.grad_accum
                     if not torch.isfinite(loss):
                         raise TrainingError(
-                            f"non-finite loss at step {step}; stopped without saving. Last good checkpoint: "
+                            f"non-finite loss at step {step}; stopped without saving. "
+                            "Last good checkpoint: "
                             f"{last_saved or 'none'}. Lower train.lr or raise train.warmup_steps."
                         )
                     accelerator.backward(loss)
