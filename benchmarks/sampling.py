@@ -16,14 +16,14 @@ import json
 import time
 
 import torch
-from tia2v.sampling.solvers import sample_ddim, sample_dpmpp_2m, sample_unipc
 
+from tia2v.conditions import Conditions
 from tia2v.config import resolve_config
 from tia2v.diffusion.guidance import guided_model_fn
 from tia2v.diffusion.schedule import Diffusion
-from tia2v.models.unet import Conditions, build_model
-from tia2v.sampling.common import KnownFrames, leading_timesteps, linspace_timesteps
-from tia2v.sampling.ddpm import sample_ddpm
+from tia2v.models.unet import build_model
+from tia2v.sampling.common import KnownFrames
+from tia2v.sampling.registry import SamplerCall
 
 
 def main() -> None:
@@ -65,17 +65,11 @@ def main() -> None:
     first = torch.rand(1, 3, frames, size, size) * 2 - 1
     known = KnownFrames(first, torch.arange(frames) == 0)
     T = diffusion.num_timesteps
-    samplers = {
-        f"ddpm-ancestral-{T}": lambda x: sample_ddpm(model_fn, x, diffusion, known=known),
-        f"ddim-{args.ddim_steps}": lambda x: sample_ddim(
-            model_fn, x, diffusion, leading_timesteps(T, args.ddim_steps), known=known
-        ),
-        f"dpm++2m-{args.steps}": lambda x: sample_dpmpp_2m(
-            model_fn, x, diffusion, linspace_timesteps(diffusion, args.steps), known=known
-        ),
-        f"unipc-{args.steps}": lambda x: sample_unipc(
-            model_fn, x, diffusion, linspace_timesteps(diffusion, args.steps), known=known
-        ),
+    calls = {
+        f"ddpm-ancestral-{T}": SamplerCall("ddpm", T, known=known),
+        f"ddim-{args.ddim_steps}": SamplerCall("ddim", args.ddim_steps, known=known),
+        f"dpm++2m-{args.steps}": SamplerCall("dpm++", args.steps, known=known),
+        f"unipc-{args.steps}": SamplerCall("unipc", args.steps, known=known),
     }
     report = {
         "benchmark": "sampling",
@@ -87,10 +81,10 @@ def main() -> None:
     noise = torch.randn(1, 3, frames, size, size)
     with torch.no_grad():
         model_fn(noise, torch.zeros(1, dtype=torch.long))  # warm-up
-    for name, run in samplers.items():
+    for name, call in calls.items():
         counter.update(calls=0, rows=0)
         cpu, start = time.process_time(), time.perf_counter()
-        run(noise.clone())
+        call.run(model_fn, noise.clone(), diffusion)
         seconds = time.perf_counter() - start
         report[name] = {
             "unet_calls": counter["calls"],
@@ -99,7 +93,7 @@ def main() -> None:
             "cpu_s_per_wall_s": round((time.process_time() - cpu) / seconds, 2),
         }
     full = report[f"ddpm-ancestral-{T}"]["seconds"]
-    for name in samplers:
+    for name in calls:
         report[name]["speedup_vs_full_ancestral"] = round(full / report[name]["seconds"], 1)
     print(json.dumps(report))
 

@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tia2v.inputs import load_image
 
 from tia2v.data.synth import possible_directions, synthesize
 from tia2v.frames import video_to_frames
 from tia2v.io import load_audio
 from tia2v.metrics import toy
 from tia2v.pipeline import TIA2VPipeline
+from tia2v.pipeline.inputs import load_image
 
 SETTINGS = {  # name: (use text, use image, use audio)
     "default (text + image + audio)": (True, True, True),

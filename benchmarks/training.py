@@ -19,10 +19,9 @@ import sys
 import time
 
 VARIANTS = {
-    "original": {"freeze": False, "gradient_checkpointing": False, "channels_last": False},
-    "ours": {"freeze": True, "gradient_checkpointing": False, "channels_last": False},
-    "ours+checkpointing": {"freeze": True, "gradient_checkpointing": True, "channels_last": False},
-    "ours+channels_last": {"freeze": True, "gradient_checkpointing": False, "channels_last": True},
+    "original": {"freeze": False, "gradient_checkpointing": False},
+    "ours": {"freeze": True, "gradient_checkpointing": False},
+    "ours+checkpointing": {"freeze": True, "gradient_checkpointing": True},
 }
 
 
@@ -31,19 +30,18 @@ def run_variant(preset: str, variant: str, steps: int) -> dict:
 
     import torch
 
+    from tia2v.conditions import Conditions
     from tia2v.config import resolve_config
     from tia2v.diffusion.losses import training_losses
     from tia2v.diffusion.schedule import Diffusion
-    from tia2v.models.unet import Conditions, build_model, freeze_spatial
+    from tia2v.models.unet import build_model, freeze_spatial
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
     settings = VARIANTS[variant]
     cfg = resolve_config(preset)
     model_cfg = dataclasses.replace(
-        cfg.model,
-        gradient_checkpointing=settings["gradient_checkpointing"],
-        channels_last=settings["channels_last"],
+        cfg.model, gradient_checkpointing=settings["gradient_checkpointing"]
     )
     model = build_model(model_cfg, cfg.data.image_size, "motion").train()
     if settings["freeze"]:
