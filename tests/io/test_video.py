@@ -1,4 +1,4 @@
-"""Round trips through our writer and through files made by the Debian ffmpeg CLI."""
+"""Round trips through our writer and through files made by the ffmpeg CLI (imageio-ffmpeg)."""
 
 import numpy as np
 import pytest
