@@ -62,3 +62,33 @@ def test_missing_data_folder_is_exit_2(tmp_path):
     result = tia2v("prepare", str(tmp_path / "nowhere"), "--check")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "nowhere: no train/ or test/ folder" in result.stderr
+
+
+def test_quiet_shows_no_progress_bar_not_even_the_encoders(motion_model, tmp_path):
+    out = tmp_path / "v.mp4"
+    args = ("generate", "--model", str(motion_model), "--text", "a red circle", "--steps", "2")
+    quiet = tia2v("--quiet", *args, "-o", str(out))
+    assert quiet.returncode == 0, quiet.stderr
+    assert "%|" not in quiet.stderr and "Loading" not in quiet.stderr
+    loud = tia2v(*args, "-o", str(tmp_path / "w.mp4"))
+    assert loud.returncode == 0 and "sample dpm++" in loud.stderr
+
+
+def test_config_values_are_checked_against_their_choices():
+    first_frame = tia2v("train", "content", "--set", "model.first_frame=clen", "--dry-run")
+    assert first_frame.returncode == 2
+    assert first_frame.stderr.strip() == (
+        "error: config key 'model.first_frame': 'clen' is not one of noised, clean"
+    )
+    sampler = tia2v("train", "content", "--set", "sample.sampler=foo", "--dry-run")
+    assert sampler.returncode == 2
+    assert "'sample.sampler': 'foo' is not one of ddpm, ddim, dpm++, unipc" in sampler.stderr
+
+
+def test_sampler_choices_come_from_the_registry():
+    from tia2v.cli import build_parser
+    from tia2v.sampling.registry import SAMPLERS
+
+    generate = build_parser()._subparsers._group_actions[0].choices["generate"]
+    sampler = next(a for a in generate._actions if a.dest == "sampler")
+    assert list(sampler.choices) == list(SAMPLERS)

@@ -1,6 +1,8 @@
 import dataclasses
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tia2v.config import (
     PRESETS,
@@ -108,3 +110,46 @@ def test_invalid_yaml_is_named(tmp_path):
     (tmp_path / "bad.yaml").write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_the_shipped_demo_config_loads_and_the_demo_preset_describes_it(caplog):
+    shipped = load_config(
+        Path(__file__).parents[1] / "checkpoints/demo/config.yaml"
+    )  # written before keys were removed
+    assert not caplog.records  # removed keys at their old defaults: nothing to say
+    assert shipped.refiner.lowres_channels  # moved from refiner.model
+    assert shipped.model == resolve_config("demo").model
+    assert shipped.refiner == resolve_config("demo").refiner
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"model": {"first_frame_residual": True}}, "no longer implements"),
+        ({"model": {"lowres_channels": True}}, "only a refiner"),
+        ({"model": {"learn_sigma": False}}, "keep only diffusion.learn_sigma"),
+        ({"refiner": {"model": {"learn_sigma": False}}}, "keep only diffusion.learn_sigma"),
+    ],
+)
+def test_removed_keys_that_would_change_the_output_are_errors(tmp_path, section, message):
+    path = tmp_path / "old.yaml"
+    path.write_text(yaml.safe_dump(section))
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+
+
+def test_removed_keys_without_effect_warn(tmp_path, caplog):
+    path = tmp_path / "old.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"channels_last": True, "learn_sigma": True},
+                "train": {"resume": "runs/x"},
+                "sample": {"seed": 3},
+            }
+        )
+    )
+    assert load_config(path) == ExperimentConfig()
+    warned = " ".join(record.getMessage() for record in caplog.records)
+    for key in ("model.channels_last", "train.resume", "sample.seed"):
+        assert key in warned

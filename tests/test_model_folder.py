@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from tia2v.errors import InputError
+from tia2v.model_folder import (
+    generator_stage,
+    join_state,
+    load_network,
+    read_config,
+    read_stage_weights,
+    save_model_folder,
+    split_state,
+)
+from tia2v.models.network import TIA2VNetwork
+
+
+def test_split_and_join_are_inverse():
+    state = {"unet.a.weight": torch.ones(1), "conditioner.text_proj.bias": torch.zeros(2)}
+    parts = split_state(state)
+    assert parts == {
+        "unet": {"a.weight": state["unet.a.weight"]},
+        "conditioner": {"text_proj.bias": state["conditioner.text_proj.bias"]},
+    }
+    assert join_state(parts["unet"], parts["conditioner"]) == state
+
+
+def test_save_then_load_gives_the_same_network(motion_model, tmp_path):
+    cfg = read_config(motion_model)
+    network = load_network(motion_model, cfg, generator_stage(motion_model))
+    save_model_folder(tmp_path / "copy", cfg, [(network, None)], card="# card\n")
+    assert generator_stage(tmp_path / "copy") == "motion"
+    again = load_network(tmp_path / "copy", read_config(tmp_path / "copy"), "motion")
+    for (name, a), (_, b) in zip(
+        network.saved_state().items(), again.saved_state().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert (tmp_path / "copy" / "README.md").read_text() == "# card\n"
+    parts = read_stage_weights(tmp_path / "copy", "motion")
+    assert set(parts["unet"]) == set(network.unet.state_dict())
+
+
+def test_a_truncated_weights_file_is_one_error_naming_it(motion_model, tmp_path):
+    cfg = read_config(motion_model)
+    network = TIA2VNetwork(cfg, "motion")
+    save_model_folder(tmp_path, cfg, [(network, None)], card=None)
+    weights = tmp_path / "motion.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(InputError, match="motion.safetensors: missing or corrupt"):
+        load_network(tmp_path, cfg, "motion")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="not a model folder"):
+        read_config(tmp_path / "empty")
