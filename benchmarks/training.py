@@ -4,7 +4,7 @@
 
 Each variant runs in its own process (peak RSS is per process): forward + hybrid loss +
 backward + AdamW on one video of the preset's size with random conditions, 2 threads.
-"original" trains every parameter (the original's freezing was a no-op, method §4.4); "ours"
+"original" trains every parameter (the original's freezing was a no-op); "ours"
 freezes the spatial layers. Prints one JSON line with steps/s, peak RSS and ratios.
 """
 

@@ -1,4 +1,4 @@
-"""The ``tia2v`` command line (DESIGN §2).
+"""The ``tia2v`` command line: synth, prepare, train, generate, sample, eval.
 
 Bad input ends in one line naming the file and the problem, exit code 2; an internal error
 exits 1. ``--debug`` shows tracebacks.
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
-    synth = add("synth", "Synthesise a toy-VAT data set (DESIGN §5).", SYNTH_EXAMPLE)
+    synth = add("synth", "Synthesise a toy-VAT data set (one shape drifting and pulsing on the beats).", SYNTH_EXAMPLE)
     synth.add_argument("out_dir", type=Path)
     synth.add_argument("--train", type=int, default=64, help="training clips (default 64)")
     synth.add_argument("--test", type=int, default=16, help="test clips (default 16)")

@@ -50,7 +50,7 @@ class ModelConfig:
     """UNet architecture shared by the content and the motion model.
 
     Frame count and resolution come from ``data``; ``attention_resolutions`` are feature-map
-    sizes at ``data.image_size``. Design notes on each option: docs/architecture.md.
+    sizes at ``data.image_size``. What each option does and why: docs/method.md.
     """
 
     in_channels: int = 3  # channels of a frame

@@ -1,4 +1,4 @@
-"""The toy-VAT generator (DESIGN §5): a procedural data set in the VAT folder layout.
+"""The toy-VAT generator: a procedural data set in the VAT folder layout.
 
 Each modality carries its own information: the text names colour, shape and direction; the
 image fixes the start position and exact look; the audio decides when and how much the object

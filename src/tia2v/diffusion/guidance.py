@@ -10,7 +10,7 @@ the last term becomes s_a·(ε(t,a) − ε(t)). With every scale 1 the sum teles
 conditional ε(t,i,a). Only the prediction channels are guided; a learned variance is taken
 from the fully conditional branch. Below ``min_t`` (guidance in a limited interval,
 Kynkäänniemi et al. 2024) that branch alone is evaluated: late in sampling, guidance
-costs a branch per modality and, on the toy domain, blurs edges (docs/demo_experiments.md).
+costs a branch per modality and, on the toy domain, blurs edges (docs/guidance.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Ground-truth metrics of the toy-VAT domain (DESIGN §5), from output frames alone.
+"""Ground-truth metrics of the toy-VAT domain, from output frames alone.
 
 The object is every pixel far from the background colour, which is estimated on the frame
 border. From its mask per frame come colour, shape (fill ratio of the bounding box),

@@ -134,7 +134,7 @@ class UNet(nn.Module):
                 self.input_blocks.append(UNetBlock(resample=Downsample(ch)))
                 skips.append(ch)
                 size //= 2
-        # Middle: ResBlock + attention, then a plain ResBlock (method §3.2).
+        # Middle: ResBlock + attention, then a plain ResBlock (as the original's middle block).
         self.middle_blocks = nn.ModuleList(
             [block(ch, ch, size, attend=True), block(ch, ch, size, attend=False)]
         )

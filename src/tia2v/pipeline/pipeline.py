@@ -212,7 +212,8 @@ class TIA2VPipeline:
             request.min_timestep(self.diffusion.num_timesteps),
         )
         call = SamplerCall(request.sampler, request.steps, request.eta, known, generator)
-        with progress_bar(request.progress, f"sample {request.sampler}") as call.callback:
+        steps = len(call.timesteps(self.diffusion))
+        with progress_bar(request.progress, f"sample {request.sampler}", steps) as call.callback:
             x = call.run(model_fn, noise, self.diffusion)  # (1, C, F, S, S)
         return video_to_frames(x[0])
 

@@ -11,11 +11,12 @@ from tia2v.sampling.common import Callback
 
 
 @contextmanager
-def progress_bar(enabled: bool, desc: str) -> Iterator[Callback]:
-    """A sampler callback that advances a tqdm bar (silent unless ``enabled``)."""
+def progress_bar(enabled: bool, desc: str, total: int | None = None) -> Iterator[Callback]:
+    """A sampler callback that advances a tqdm bar (silent unless ``enabled``); the total
+    comes from the sampler when not given."""
     from tqdm import tqdm
 
-    bar = tqdm(desc=desc, unit="step", disable=not enabled)
+    bar = tqdm(desc=desc, total=total, unit="step", disable=not enabled)
 
     def advance(step: int, total: int, x: torch.Tensor, x0: torch.Tensor) -> None:
         bar.total = total

@@ -46,7 +46,7 @@ def linspace_timesteps(
     """Multistep solvers' spacing, with the start of the schedule clipped at λ ≥ ``lambda_min``.
 
     At the very start of the cosine schedule ᾱ ≈ 1e-10: turning ε̂ into x̂_0 there multiplies
-    the ε error by ~1e5 and the sample saturates (reference/toy-baseline.md, lesson 1).
+    the ε error by ~1e5 and the sample saturates (docs/samplers.md).
     """
     last = diffusion.num_timesteps
     if lambda_min is not None:
