@@ -104,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
-    synth = add("synth", "Synthesise a toy-VAT data set (one shape drifting and pulsing on the beats).", SYNTH_EXAMPLE)
+    synth = add(
+        "synth",
+        "Synthesise a toy-VAT data set (one shape drifting and pulsing on the beats).",
+        SYNTH_EXAMPLE,
+    )
     synth.add_argument("out_dir", type=Path)
     synth.add_argument("--train", type=int, default=64, help="training clips (default 64)")
     synth.add_argument("--test", type=int, default=16, help="test clips (default 16)")
