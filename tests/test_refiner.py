@@ -108,7 +108,13 @@ def test_sample_with_refine_writes_pairs_at_the_refined_size(refined_model, tiny
 
     assert (
         sample_dataset(
-            refined_model, tiny_toy, tmp_path, num=1, steps=2, refine=True, progress=False
+            refined_model,
+            tiny_toy,
+            tmp_path,
+            num=1,
+            num_inference_steps=2,
+            refine=True,
+            progress=False,
         )
         == 1
     )

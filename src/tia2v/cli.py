@@ -197,9 +197,17 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guidance(args: argparse.Namespace) -> dict[str, float]:
+def _pipeline_options(args: argparse.Namespace) -> dict:
+    """The sampling flags of generate and sample, as TIA2VPipeline keyword arguments."""
     given = {"text": args.guidance_text, "image": args.guidance_image, "audio": args.guidance_audio}
-    return {k: v for k, v in given.items() if v is not None}
+    return {
+        "num_inference_steps": args.steps,
+        "sampler": args.sampler,
+        "guidance": {k: v for k, v in given.items() if v is not None},
+        "guidance_min_noise": args.guidance_min_noise,
+        "eta": args.eta,
+        "refine": args.refine,
+    }
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -213,16 +221,11 @@ def _generate(args: argparse.Namespace) -> int:
         text=args.text,
         image=args.image,
         audio=args.audio,
-        num_inference_steps=args.steps,
-        sampler=args.sampler,
-        guidance=_guidance(args),
-        guidance_min_noise=args.guidance_min_noise,
-        eta=args.eta,
         seed=args.seed,
         long=args.long,
-        refine=args.refine,
         strength=args.strength,
         progress=not args.quiet,
+        **_pipeline_options(args),
     )
     path = out.save(args.output)
     seconds = time.perf_counter() - start
@@ -240,15 +243,10 @@ def _sample(args: argparse.Namespace) -> int:
         args.output,
         split=args.split,
         num=args.num,
-        steps=args.steps,
-        sampler=args.sampler,
-        guidance=_guidance(args),
-        guidance_min_noise=args.guidance_min_noise,
-        eta=args.eta,
         seed=args.seed,
-        refine=args.refine,
         progress=not args.quiet,
         device=args.device,
+        **_pipeline_options(args),
     )
     print(f"wrote {written} real/fake pairs to {args.output}")
     return 0

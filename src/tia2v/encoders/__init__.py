@@ -139,22 +139,21 @@ class Conditioner(nn.Module):
             text = self.project_text(batch["text_tokens"], batch["text_mask"])
         else:
             text = self.encode_text(batch["caption"])
-        image = None
-        if hasattr(self, "image"):
-            if "image_tokens" in batch:
-                image = self.image_proj(batch["image_tokens"])
-            else:
-                image = self.encode_image(batch["first_frame"])
-        audio = None
-        if hasattr(self, "audio"):
-            if "audio_tokens" in batch:
-                audio = self.audio_proj(batch["audio_tokens"])
-            else:
-                audio = self.encode_audio(batch["audio"])
+        image = self._batch_tokens(batch, "image", "first_frame", self.encode_image)
+        audio = self._batch_tokens(batch, "audio", "audio", self.encode_audio)
         first_frame = batch["first_frame"] if image is not None else None
         return Conditions(
             text=text.tokens, text_mask=text.mask, image=image, audio=audio, first_frame=first_frame
         )
+
+    def _batch_tokens(self, batch: dict, name: str, raw: str, encode) -> torch.Tensor | None:
+        """A modality's tokens: its cached frozen tokens projected, else ``batch[raw]`` encoded;
+        None when this Conditioner has no encoder for it."""
+        if not hasattr(self, name):
+            return None
+        if f"{name}_tokens" in batch:
+            return getattr(self, f"{name}_proj")(batch[f"{name}_tokens"])
+        return encode(batch[raw])
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Parameters that are trained and saved with the model (not the frozen encoders)."""

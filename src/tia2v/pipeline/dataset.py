@@ -18,20 +18,18 @@ def sample_dataset(
     *,
     split: str = "test",
     num: int | None = None,
-    steps: int | None = None,
-    sampler: str | None = None,
-    guidance: dict[str, float] | None = None,
-    guidance_min_noise: float | None = None,
-    eta: float | None = None,
     seed: int = 0,
-    refine: bool = False,
     progress: bool = True,
     device: str | None = None,
+    **options,
 ) -> int:
     """Writes ``real/``, ``fake/`` (mp4 with audio), ``audio/`` (wav), ``txt/`` and, for
-    toy-VAT, ``meta/``, one file each per clip, named by clip id. With ``refine`` the fakes go
-    through the SHR refiner and the reals are read at the refined resolution. Returns the
-    clip count. ``device``: as in ``TIA2VPipeline.from_pretrained``."""
+    toy-VAT, ``meta/``, one file each per clip, named by clip id; returns the clip count.
+
+    Clip k is generated with seed ``seed + k`` and the pipeline's keyword ``options``
+    (sampler, steps, guidance, …); with ``refine=True`` the fakes go through the SHR refiner
+    and the reals are read at the refined resolution. ``device``: as in
+    ``TIA2VPipeline.from_pretrained``."""
     from tqdm import tqdm
 
     from tia2v.pipeline.pipeline import TIA2VPipeline
@@ -39,6 +37,7 @@ def sample_dataset(
     pipe = TIA2VPipeline.from_pretrained(model, device)
     cfg = pipe.cfg
     ds = VATDataset(cfg.data, split, root=data)
+    refine = bool(options.get("refine"))
     scale = cfg.refiner.scale if refine else 1
     reals = VATDataset(
         dataclasses.replace(cfg.data, image_size=cfg.data.image_size * scale), split, root=data
@@ -59,15 +58,10 @@ def sample_dataset(
             image=item["first_frame"],
             audio=audio,
             audio_rate=rate,
-            num_inference_steps=steps,
-            sampler=sampler,
-            guidance=guidance,
-            guidance_min_noise=guidance_min_noise,
-            eta=eta,
             seed=seed + index,
             num_frames=frames,
             fps=item["fps"],
-            refine=refine,
+            **options,
         )
         result.save(out / "fake" / f"{clip.id}.mp4")
         real = (
