@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tia2v.conditions import Conditions
+from tia2v.conditions import STAGE_MODALITIES, Conditions
 from tia2v.config import ExperimentConfig
 from tia2v.data.vat import frame_windows
 from tia2v.diffusion.guidance import guided_model_fn
@@ -188,7 +188,7 @@ class TIA2VPipeline:
             cond.text, cond.text_mask = encodings.text.tokens, encodings.text.mask
         if lock is not None:
             cond.image, cond.first_frame = conditioner.encode_image(lock), lock
-        if encodings.audio is not None and self.network.stage == "motion":
+        if encodings.audio is not None and "audio" in STAGE_MODALITIES[self.network.stage]:
             times = (start + np.arange(num_frames)) / request.fps
             windows = frame_windows(
                 encodings.audio, cfg.data.audio_rate, times, cfg.data.audio_window

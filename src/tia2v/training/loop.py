@@ -107,7 +107,8 @@ def sample_video(
     network.load_state_dict(ema.averaged_state(network))
     try:
         item, clip = dataset[0], dataset.clips[0]
-        audio = load_audio(clip.audio, cfg.data.audio_rate) if network.stage == "motion" else None
+        hears = "audio" in STAGE_MODALITIES[network.stage]
+        audio = load_audio(clip.audio, cfg.data.audio_rate) if hears else None
         pipe = TIA2VPipeline(cfg, network, f"training step {path.stem}")
         out = pipe(
             text=item["caption"],
