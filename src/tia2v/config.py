@@ -81,6 +81,7 @@ class DiffusionConfig:
     prediction: str = choice("eps", "v")  # what the network predicts
     learn_sigma: bool = True  # learned-range variance (extra output channels, VLB term)
     vlb_weight: float | None = None  # weight of the VLB term (None: T/1000, as iDDPM)
+    vlb_clip_x0: bool = False  # VLB posterior from x̂₀ clamped to [-1, 1] (the original's)
     loss_weighting: str = choice("none", "min_snr")  # weighting of the MSE term over t
     min_snr_gamma: float = 5.0  # γ of min-SNR-γ weighting
 

@@ -118,3 +118,90 @@ def test_timestep_shift_draws_high_noise_more_often_and_stays_in_range():
     assert shifted.min() >= 0 and shifted.max() == 999 and shifted.dtype == torch.long
     assert draw(0.5).float().mean() < uniform.float().mean()  # shift < 1: toward low noise
     assert draw(4.0, highest=100).max() == 99  # respects train.max_noise's bound
+
+
+def _hand_vlb(d: Diffusion, output, x0, noise, t, clip: bool):
+    """The hybrid loss's VLB term written out in float64: posterior of q and of the model from
+    x̂₀ (clamped with ``clip``), KL in bits for t > 0, discretised-Gaussian NLL at t = 0."""
+    x0, noise, output = x0.double(), noise.double(), output.double()
+    ac = torch.from_numpy(d.alphas_cumprod)[t].view(-1, 1, 1, 1, 1)
+    ac_prev = torch.from_numpy(d.alphas_cumprod_prev)[t].view(-1, 1, 1, 1, 1)
+    beta = torch.from_numpy(d.betas)[t].view(-1, 1, 1, 1, 1)
+    xt = ac.sqrt() * x0 + (1 - ac).sqrt() * noise
+    eps_hat, var_values = output.chunk(2, dim=1)
+    x0_hat = (xt - (1 - ac).sqrt() * eps_hat) / ac.sqrt()
+    if clip:
+        x0_hat = x0_hat.clamp(-1, 1)
+
+    def posterior_mean(start):
+        return (beta * ac_prev.sqrt() * start + (1 - ac_prev) * (1 - beta).sqrt() * xt) / (1 - ac)
+
+    variance = beta * (1 - ac_prev) / (1 - ac)
+    floor = torch.from_numpy(d.posterior_variance)[1]
+    log_floor = torch.where(
+        t.view(-1, 1, 1, 1, 1) == 0, floor.log(), variance.clamp(min=1e-40).log()
+    )
+    frac = (var_values + 1) / 2
+    model_log_var = frac * beta.log() + (1 - frac) * log_floor
+    true_mean, model_mean = posterior_mean(x0), posterior_mean(x0_hat)
+    kl = 0.5 * (
+        -1.0
+        + model_log_var
+        - log_floor
+        + (log_floor - model_log_var).exp()
+        + (true_mean - model_mean) ** 2 * (-model_log_var).exp()
+    )
+    kl = kl.mean(dim=(1, 2, 3, 4)) / torch.log(torch.tensor(2.0, dtype=torch.float64))
+    std = (0.5 * model_log_var).exp()
+
+    def cdf(v):
+        return 0.5 * (1 + torch.tanh((2 / torch.pi) ** 0.5 * (v + 0.044715 * v**3)))
+
+    upper = torch.where(x0 > 0.999, torch.ones_like(x0), cdf((x0 - model_mean + 1 / 255) / std))
+    lower = torch.where(x0 < -0.999, torch.zeros_like(x0), cdf((x0 - model_mean - 1 / 255) / std))
+    nll = -(upper - lower).clamp(min=1e-12).log().mean(dim=(1, 2, 3, 4))
+    nll = nll / torch.log(torch.tensor(2.0, dtype=torch.float64))
+    return torch.where(t == 0, nll, kl)
+
+
+@pytest.mark.parametrize("clip", [False, True], ids=["unclipped", "clipped-as-the-original"])
+def test_vlb_equals_a_hand_computation_with_the_chosen_posterior(clip):
+    d, x0, noise, _ = setup(3)
+    t = torch.tensor([0, 2, 700, 999])
+    g = torch.Generator().manual_seed(5)
+    eps = torch.randn(x0.shape, generator=g) * 3  # far off: x̂₀ leaves [-1, 1]
+    var_values = torch.rand(x0.shape, generator=g) * 2 - 1
+    # At t = 0 the decoder likelihood of 1/255-wide bins is only well conditioned in float32
+    # for a prediction close to the truth and the widest variance.
+    eps[0] = noise[0] + 0.1 * torch.randn(noise[0].shape, generator=g)
+    var_values[0] = 1.0
+    output = torch.cat([eps, var_values], 1)
+    cfg = dataclasses.replace(CFG, vlb_clip_x0=clip)
+    ours = training_losses(d, cfg, lambda x, s: output, x0, t, noise)["vb"]
+    torch.testing.assert_close(
+        ours.double(), _hand_vlb(d, output, x0, noise, t, clip), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_the_paper_presets_clip_the_vlb_posterior_and_the_clip_matters():
+    from tia2v.config import resolve_config
+
+    assert resolve_config("paper-urmp").diffusion.vlb_clip_x0
+    assert not resolve_config("demo").diffusion.vlb_clip_x0
+    d, x0, noise, _ = setup(3)
+    t = torch.tensor([990, 995, 998, 999])  # near T a poor prediction leaves the data range
+    output = torch.cat([torch.full_like(x0, 4.0), torch.zeros_like(x0)], 1)
+    clipped = training_losses(
+        d, dataclasses.replace(CFG, vlb_clip_x0=True), lambda x, s: output, x0, t, noise
+    )
+    raw = training_losses(d, CFG, lambda x, s: output, x0, t, noise)
+    assert (raw["vb"] - clipped["vb"]).abs().max() > 1.0
+
+
+def test_schedule_terms_match_float64_near_t_zero():
+    d = Diffusion(cosine_betas(4000))
+    x0, noise = torch.ones(2, 1), torch.ones(2, 1)
+    t = torch.tensor([0, 1])
+    ac = torch.from_numpy(d.alphas_cumprod)[t].view(-1, 1)
+    exact = ac.sqrt() + (1 - ac).sqrt()
+    assert (d.q_sample(x0, t, noise).double() - exact).abs().max() < 1e-6

@@ -66,10 +66,13 @@ def vlb_terms(
     xt: torch.Tensor,
     t: torch.Tensor,
     weight: torch.Tensor | None = None,
+    clip_x0: bool = False,
 ) -> torch.Tensor:
-    """Per-video VLB term in bits/dim: KL for t > 0, decoder NLL at t = 0. (B,)."""
+    """Per-video VLB term in bits/dim: KL for t > 0, decoder NLL at t = 0. (B,). The model's
+    posterior is taken from x̂_0 clamped to [−1, 1] with ``clip_x0`` (the original's choice),
+    from the raw x̂_0 without (iDDPM's)."""
     true_mean, true_log_var = diffusion.q_posterior(x0, xt, t)
-    model_mean, model_log_var, _ = diffusion.p_mean_variance(output, xt, t, clip=False)
+    model_mean, model_log_var, _ = diffusion.p_mean_variance(output, xt, t, clip=clip_x0)
     kl = normal_kl(true_mean, true_log_var, model_mean, model_log_var)
     kl = mean_flat(kl, weight) / math.log(2.0)
     nll = -discretized_gaussian_log_likelihood(x0, model_mean, 0.5 * model_log_var)
@@ -110,8 +113,8 @@ def training_losses(
     output = model_fn(xt, t)
     prediction, var_values = diffusion.split_output(output)
     if diffusion.prediction == "v":
-        ac = diffusion.gather(diffusion.alphas_cumprod, t, x0.dim())
-        target = ac.sqrt() * noise - (1 - ac).sqrt() * x0
+        alpha, sigma = diffusion.alpha_sigma(t, x0.dim())
+        target = alpha * noise - sigma * x0
     else:
         target = noise
     mse = mean_flat((target - prediction) ** 2, weight)
@@ -121,7 +124,7 @@ def training_losses(
     else:
         # Stop-gradient on the mean: the VLB only trains the variance (iDDPM hybrid loss).
         frozen = torch.cat([prediction.detach(), var_values], dim=1)
-        vb = vlb_terms(diffusion, frozen, x0, xt, t, weight)
+        vb = vlb_terms(diffusion, frozen, x0, xt, t, weight, clip_x0=cfg.vlb_clip_x0)
     vlb_weight = cfg.vlb_weight if cfg.vlb_weight is not None else diffusion.num_timesteps / 1000.0
     return {"loss": weighted + vlb_weight * vb, "mse": mse, "vb": vb}
 

@@ -7,6 +7,7 @@ Notation (Ho et al. 2020; Nichol & Dhariwal 2021), index t = 0 … T-1:
 | ``betas[t]``               | β_t                             | noise added at step t          |
 | ``alphas_cumprod[t]``      | ᾱ_t = Π_{s≤t} (1-β_s)           | signal power left at t         |
 | ``alphas_cumprod_prev[t]`` | ᾱ_{t-1} (ᾱ_{-1} = 1)            |                                |
+| ``sqrt_(one_minus_)alphas_cumprod[t]`` | √ᾱ_t, √(1-ᾱ_t)     | scales of x_0 and ε in x_t     |
 | ``posterior_variance[t]``  | β̃_t = β_t (1-ᾱ_{t-1})/(1-ᾱ_t)   | variance of q(x_{t-1} | x_t, x_0) |
 | ``posterior_mean_coef1/2`` | μ̃_t = c1·x_0 + c2·x_t           | mean of q(x_{t-1} | x_t, x_0)  |
 | ``eps``, ``v``             | ε, v = √ᾱ ε − √(1-ᾱ) x_0        | prediction targets             |
@@ -83,6 +84,11 @@ class Diffusion:
         alphas = 1.0 - self.betas
         self.alphas_cumprod = np.cumprod(alphas)
         self.alphas_cumprod_prev = np.append(1.0, self.alphas_cumprod[:-1])
+        # √ᾱ, √(1−ᾱ) and the SNR in float64 here, cast to the data's dtype only when gathered:
+        # 1 − ᾱ in float32 loses most of its digits near t = 0.
+        self.sqrt_alphas_cumprod = np.sqrt(self.alphas_cumprod)
+        self.sqrt_one_minus_alphas_cumprod = np.sqrt(1.0 - self.alphas_cumprod)
+        self.snr_table = self.alphas_cumprod / (1.0 - self.alphas_cumprod)
         self.posterior_variance = (
             self.betas * (1.0 - self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
         )
@@ -134,8 +140,15 @@ class Diffusion:
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε."""
-        ac = self.gather(self.alphas_cumprod, t, x0.dim())
-        return ac.sqrt() * x0 + (1 - ac).sqrt() * noise
+        alpha, sigma = self.alpha_sigma(t, x0.dim())
+        return alpha * x0 + sigma * noise
+
+    def alpha_sigma(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(√ᾱ_t, √(1−ᾱ_t)), each (B, 1, …), computed in float64."""
+        return (
+            self.gather(self.sqrt_alphas_cumprod, t, ndim),
+            self.gather(self.sqrt_one_minus_alphas_cumprod, t, ndim),
+        )
 
     def q_posterior(
         self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor
@@ -161,8 +174,7 @@ class Diffusion:
 
         With clipping, ε̂ is recomputed from the clamped x̂_0 so the two stay consistent.
         """
-        ac = self.gather(self.alphas_cumprod, t, xt.dim())
-        alpha, sigma = ac.sqrt(), (1 - ac).sqrt()
+        alpha, sigma = self.alpha_sigma(t, xt.dim())
         if self.prediction == "v":
             x0 = alpha * xt - sigma * prediction
         else:
@@ -195,5 +207,4 @@ class Diffusion:
 
     def snr(self, t: torch.Tensor) -> torch.Tensor:
         """ᾱ_t / (1 − ᾱ_t), (B,)."""
-        ac = self.gather(self.alphas_cumprod, t, 1)
-        return ac / (1 - ac)
+        return self.gather(self.snr_table, t, 1)
