@@ -67,6 +67,9 @@ class ModelConfig:
     temporal_dropout: float = 0.1  # dropout in the temporal convolutions
     gradient_checkpointing: bool = False  # recompute blocks in backward (less memory)
     first_frame: str = choice("noised", "clean")  # frame 0 noised like the rest, or given clean
+    # text and image cross-attention: one softmax over [text ; image], or the original's two
+    # passes of the same weights, each with its own residual (attention_ti.BasicTransformerBlock)
+    cross_attention: str = choice("joint", "separate")
     first_frame_channels: bool = False  # every frame also sees the clean first frame as input
     pooled_text: bool = False  # pooled prompt added to the timestep embedding
     frame_text: bool = False  # pooled prompt + frame position added per frame

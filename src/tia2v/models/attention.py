@@ -4,12 +4,34 @@ position encoding, frame-aligned audio cross-attention, text cross-attention).""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from tia2v.models.blocks import group_norm, timestep_embedding, zero_module
 from tia2v.models.layout import batch_to_sequences, sequences_to_batch
+
+
+@dataclass
+class FrameTokens:
+    """The condition tokens every frame's attention sites read, repeated per frame.
+
+    Attributes:
+        num_frames: F.
+        text: (B*F, Lt, D); text_mask: (B*F, Lt) bool, True for real tokens.
+        image: (B*F, Li, D), the null embedding where the image is absent.
+        image_given: (B*F,) bool, False where the image is absent or dropped.
+        audio: (B*F, La, D) frame f's audio tokens, or None (no audio condition).
+    """
+
+    num_frames: int
+    text: torch.Tensor
+    text_mask: torch.Tensor
+    image: torch.Tensor
+    image_given: torch.Tensor
+    audio: torch.Tensor | None
 
 
 class Attention(nn.Module):
@@ -53,46 +75,70 @@ class FeedForward(nn.Module):
 
 
 class SpatialTransformerBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, context_dim: int):
+    """Cross-frame self-attention, cross-attention over text and image, feed-forward.
+
+    ``cross_attention`` "joint": one softmax over the concatenated ``[text ; image]`` tokens,
+    one residual. "separate" (the original's ``attention_ti.BasicTransformerBlock``): the same
+    weights applied to the text and to the image tokens apart, each added to its own copy of
+    the residual stream, x ← (x + attn(x, text)) + (x + attn(x, image)); where the image is
+    absent or dropped its branch is left out, x ← x + attn(x, text).
+    """
+
+    def __init__(self, dim: int, heads: int, context_dim: int, cross_attention: str = "joint"):
         super().__init__()
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.self_attn = Attention(dim, heads)
         self.cross_attn = Attention(dim, heads, context_dim)
         self.ff = FeedForward(dim)
+        self.separate = cross_attention == "separate"
 
-    def forward(
-        self, x: torch.Tensor, num_frames: int, context: torch.Tensor, context_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """x: (B*F, HW, C); context: (B*F, L, D) text ; image tokens; context_mask: (B*F, L)."""
+    def forward(self, x: torch.Tensor, tokens: FrameTokens) -> torch.Tensor:
+        """x: (B*F, HW, C) → (B*F, HW, C)."""
         h = self.norm1(x)
         # Cross-frame self-attention: every frame's queries read frame 0 of the same video.
-        first = h.unflatten(0, (-1, num_frames))[:, :1]  # (B, 1, HW, C)
-        first = first.expand(-1, num_frames, -1, -1).flatten(0, 1)  # (B*F, HW, C)
+        first = h.unflatten(0, (-1, tokens.num_frames))[:, :1]  # (B, 1, HW, C)
+        first = first.expand(-1, tokens.num_frames, -1, -1).flatten(0, 1)  # (B*F, HW, C)
         x = x + self.self_attn(h, first)
-        x = x + self.cross_attn(self.norm2(x), context, context_mask)
+        h = self.norm2(x)
+        if self.separate:
+            text = self.cross_attn(h, tokens.text, tokens.text_mask)  # (B*F, HW, C)
+            image = x + self.cross_attn(h, tokens.image)  # (B*F, HW, C)
+            x = x + text + tokens.image_given.to(x.dtype).view(-1, 1, 1) * image
+        else:
+            context = torch.cat([tokens.text, tokens.image], dim=1)  # (B*F, Lt+Li, D)
+            image_mask = torch.ones(tokens.image.shape[:2], dtype=torch.bool, device=x.device)
+            context_mask = torch.cat([tokens.text_mask, image_mask], dim=1)  # (B*F, Lt+Li)
+            x = x + self.cross_attn(h, context, context_mask)
         return x + self.ff(self.norm3(x))
 
 
 class SpatialTransformer(nn.Module):
     """GN → 1×1 conv → transformer blocks over the H·W tokens of each frame → zero 1×1 conv, + x."""
 
-    def __init__(self, channels: int, heads: int, context_dim: int, depth: int, groups: int):
+    def __init__(
+        self,
+        channels: int,
+        heads: int,
+        context_dim: int,
+        depth: int,
+        groups: int,
+        cross_attention: str = "joint",
+    ):
         super().__init__()
         self.norm = group_norm(channels, groups, eps=1e-6)
         self.proj_in = nn.Conv2d(channels, channels, 1)
         self.blocks = nn.ModuleList(
-            SpatialTransformerBlock(channels, heads, context_dim) for _ in range(depth)
+            SpatialTransformerBlock(channels, heads, context_dim, cross_attention)
+            for _ in range(depth)
         )
         self.proj_out = zero_module(nn.Conv2d(channels, channels, 1))
 
-    def forward(
-        self, x: torch.Tensor, num_frames: int, context: torch.Tensor, context_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """x: (B*F, C, H, W), context: (B*F, L, D), context_mask: (B*F, L) → (B*F, C, H, W)."""
+    def forward(self, x: torch.Tensor, tokens: FrameTokens) -> torch.Tensor:
+        """x: (B*F, C, H, W) → (B*F, C, H, W)."""
         _, _, height, width = x.shape
         h = self.proj_in(self.norm(x)).flatten(2).transpose(1, 2)  # (B*F, HW, C)
         for block in self.blocks:
-            h = block(h, num_frames, context, context_mask)
+            h = block(h, tokens)
         h = h.transpose(1, 2).unflatten(2, (height, width))  # (B*F, C, H, W)
         return x + self.proj_out(h)
 
@@ -151,18 +197,12 @@ class TemporalTransformer(nn.Module):
         )
         self.proj_out = zero_module(nn.Linear(channels, channels))
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        num_frames: int,
-        audio: torch.Tensor | None,
-        text: torch.Tensor,
-        text_mask: torch.Tensor,
-    ) -> torch.Tensor:
-        """x: (B*F, C, H, W), audio: (B*F, La, D) or None, text: (B*F, Lt, D) → (B*F, C, H, W)."""
+    def forward(self, x: torch.Tensor, tokens: FrameTokens) -> torch.Tensor:
+        """x: (B*F, C, H, W) → (B*F, C, H, W)."""
         _, _, height, width = x.shape
         h = self.proj_in(self.norm(x).flatten(2).transpose(1, 2))  # (B*F, HW, C)
+        size = (tokens.num_frames, height, width)
         for block in self.blocks:
-            h = block(h, (num_frames, height, width), audio, text, text_mask)
+            h = block(h, size, tokens.audio, tokens.text, tokens.text_mask)
         h = self.proj_out(h).transpose(1, 2).unflatten(2, (height, width))  # (B*F, C, H, W)
         return x + h

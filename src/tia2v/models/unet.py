@@ -17,7 +17,7 @@ from torch.utils.checkpoint import checkpoint
 
 from tia2v.conditions import STAGE_MODALITIES, STAGES, Conditions, has_temporal_layers
 from tia2v.config import ModelConfig
-from tia2v.models.attention import SpatialTransformer, TemporalTransformer
+from tia2v.models.attention import FrameTokens, SpatialTransformer, TemporalTransformer
 from tia2v.models.blocks import (
     Downsample,
     ResBlock,
@@ -39,16 +39,16 @@ class UNetBlock(nn.Module):
         self.res, self.temporal_conv, self.attn = res, temporal_conv, attn
         self.temporal_attn, self.resample = temporal_attn, resample
 
-    def forward(self, h, emb, num_frames, context, context_mask, audio, text, text_mask):
-        """h: (B*F, C, H, W), emb: (B*F, E); tokens already repeated per frame."""
+    def forward(self, h: torch.Tensor, emb: torch.Tensor, tokens: FrameTokens) -> torch.Tensor:
+        """h: (B*F, C, H, W), emb: (B*F, E) → (B*F, C', H', W')."""
         if self.res is not None:
             h = self.res(h, emb)
         if self.temporal_conv is not None:
-            h = self.temporal_conv(h, num_frames)
+            h = self.temporal_conv(h, tokens.num_frames)
         if self.attn is not None:
-            h = self.attn(h, num_frames, context, context_mask)
+            h = self.attn(h, tokens)
         if self.temporal_attn is not None:
-            h = self.temporal_attn(h, num_frames, audio, text, text_mask)
+            h = self.temporal_attn(h, tokens)
         if self.resample is not None:
             h = self.resample(h)
         return h
@@ -112,7 +112,9 @@ class UNet(nn.Module):
                 temporal_conv=TemporalConv(out_ch, cfg.temporal_dropout, groups)
                 if motion
                 else None,
-                attn=SpatialTransformer(out_ch, heads, ctx, depth, groups) if attend else None,
+                attn=SpatialTransformer(out_ch, heads, ctx, depth, groups, cfg.cross_attention)
+                if attend
+                else None,
                 temporal_attn=TemporalTransformer(out_ch, heads, ctx, depth, groups, audio)
                 if attend and motion
                 else None,
@@ -219,16 +221,16 @@ class UNet(nn.Module):
         """x: (B, C, F, H, W), timesteps: (B,) float (the network's scale) → (B, C_out, F, H, W)."""
         batch, _, num_frames, _, _ = x.shape
         text, text_mask, image, audio = self.resolve(cond, batch, num_frames, keep)
-        context = torch.cat([text, image], dim=1)  # (B, Lt+Li, D)
-        image_mask = torch.ones(image.shape[:2], dtype=torch.bool, device=x.device)
-        context_mask = torch.cat([text_mask, image_mask], dim=1)  # (B, Lt+Li)
-        frame_args = (
-            num_frames,
-            repeat_per_frame(context, num_frames),  # (B*F, L, D)
-            repeat_per_frame(context_mask, num_frames),  # (B*F, L)
-            None if audio is None else audio.flatten(0, 1),  # (B*F, La, D)
-            repeat_per_frame(text, num_frames),  # (B*F, Lt, D)
-            repeat_per_frame(text_mask, num_frames),  # (B*F, Lt)
+        image_given = torch.full((batch,), cond.image is not None, device=x.device)
+        if cond.image is not None and "image" in (keep or {}):
+            image_given = keep["image"].to(x.device)
+        tokens = FrameTokens(
+            num_frames=num_frames,
+            text=repeat_per_frame(text, num_frames),  # (B*F, Lt, D)
+            text_mask=repeat_per_frame(text_mask, num_frames),  # (B*F, Lt)
+            image=repeat_per_frame(image, num_frames),  # (B*F, Li, D)
+            image_given=image_given.repeat_interleave(num_frames),  # (B*F,)
+            audio=None if audio is None else audio.flatten(0, 1),  # (B*F, La, D)
         )
         emb = self.time_embed(timestep_embedding(timesteps, self.cfg.model_channels))  # (B, E)
         if self.cfg.pooled_text or self.cfg.frame_text:
@@ -249,12 +251,12 @@ class UNet(nn.Module):
         h = self.conv_in(frames)  # (B*F, mc, H, W)
         skips = [h]
         for module in self.input_blocks:
-            h = self._run(module, h, emb, frame_args)
+            h = self._run(module, h, emb, tokens)
             skips.append(h)
         for module in self.middle_blocks:
-            h = self._run(module, h, emb, frame_args)
+            h = self._run(module, h, emb, tokens)
         for module in self.output_blocks:
-            h = self._run(module, torch.cat([h, skips.pop()], dim=1), emb, frame_args)
+            h = self._run(module, torch.cat([h, skips.pop()], dim=1), emb, tokens)
         return batch_to_frames(self.out(h), num_frames)  # (B, C_out, F, H, W)
 
     def first_frame_planes(
@@ -273,11 +275,11 @@ class UNet(nn.Module):
         return planes[:, :, None].expand(-1, -1, num_frames, -1, -1)
 
     def _run(
-        self, module: UNetBlock, h: torch.Tensor, emb: torch.Tensor, frame_args: tuple
+        self, module: UNetBlock, h: torch.Tensor, emb: torch.Tensor, tokens: FrameTokens
     ) -> torch.Tensor:
         if self.cfg.gradient_checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(module, h, emb, *frame_args, use_reentrant=False)
-        return module(h, emb, *frame_args)
+            return checkpoint(module, h, emb, tokens, use_reentrant=False)
+        return module(h, emb, tokens)
 
 
 # ----------------------------------------------------------------------------------------------
