@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", required=True, type=Path, help="report .json (a .md is written beside it)"
     )
     evaluate.add_argument("--plot", type=Path, help="folder for PNG charts")
+    evaluate.add_argument(
+        "--audio",
+        type=Path,
+        help="folder of <id>.wav for AV-Align's onsets (default: audio/ beside --fake; "
+        "else each mp4's own track)",
+    )
     evaluate.add_argument("--i3d", help=f"FVD network: {I3D_HINT}")
     evaluate.add_argument("--inception", help=f"FID network: {INCEPTION_HINT}")
     evaluate.add_argument(
@@ -185,7 +191,9 @@ def _eval(args: argparse.Namespace) -> int:
     from tia2v.metrics.evaluate import Networks, evaluate, markdown
 
     nets = Networks(args.i3d, args.inception, args.fd_net, args.clip, args.clap)
-    report = evaluate(args.real, args.fake, args.metrics, nets, progress=not args.quiet)
+    report = evaluate(
+        args.real, args.fake, args.metrics, nets, progress=not args.quiet, audio_dir=args.audio
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=1))
     args.output.with_suffix(".md").write_text(markdown(report))

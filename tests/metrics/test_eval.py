@@ -257,3 +257,37 @@ def test_clap_audio_text_score(folders, tmp_path):
     assert (
         isinstance(metrics["clap_audio_text"], float) and -100 <= metrics["clap_audio_text"] <= 100
     )
+
+
+def test_av_align_never_counts_the_first_or_last_frame_as_a_peak():
+    video = jumping_video([4, 15])  # the jump into the last frame is its motion's maximum
+    times = av_align.motion_peaks(video, FPS)
+    assert list(times * FPS) == pytest.approx([4.0])
+    # the original's rule: strict local maxima of frames 1 .. F-2
+    flow = av_align.flow_magnitudes(video)
+    expected = [i for i in range(1, len(flow) - 1) if flow[i - 1] < flow[i] > flow[i + 1]]
+    assert list(times * FPS) == pytest.approx(expected)
+    assert av_align.av_align(video, FPS, clicks([4, 15]), RATE) == pytest.approx(1 / 2)
+
+
+def test_av_align_prefers_the_wav_to_the_mp4_track(tmp_path):
+    from tia2v.io import write_audio
+
+    real, fake = tmp_path / "real", tmp_path / "fake"
+    video = jumping_video([4, 9, 13])
+    write_video(real / "v.mp4", video, FPS, clicks([4, 9, 13]), RATE)
+    write_video(fake / "v.mp4", video, FPS, np.zeros(2 * RATE, np.float32), RATE)  # silent track
+    track = evaluate(real, fake, ["av_align"], Networks(), progress=False)
+    assert track["per_video"]["v"]["av_align"] == 0.0
+    assert track["av_align_audio"] == {"v": "mp4 audio track"}
+    write_audio(tmp_path / "audio" / "v.wav", clicks([4, 9, 13]), RATE)  # what `sample` writes
+    wav = evaluate(real, fake, ["av_align"], Networks(), progress=False)
+    decoded = read_video(fake / "v.mp4")
+    peaks = av_align.motion_peaks(decoded.frames, decoded.fps)
+    expected = av_align.iou(av_align.wav_onsets(tmp_path / "audio" / "v.wav"), peaks, FPS)
+    assert wav["per_video"]["v"]["av_align"] == pytest.approx(expected) and expected >= 0.75
+    assert wav["av_align_audio"] == {"v": str(tmp_path / "audio" / "v.wav")}
+    elsewhere = tmp_path / "elsewhere"
+    write_audio(elsewhere / "v.wav", np.zeros(2 * RATE, np.float32), RATE)  # no onsets
+    given = evaluate(real, fake, ["av_align"], Networks(), progress=False, audio_dir=elsewhere)
+    assert given["per_video"]["v"]["av_align"] == 0.0

@@ -81,8 +81,13 @@ def evaluate(
     metrics=ALL_METRICS,
     networks: Networks | None = None,
     progress: bool = True,
+    audio_dir: str | Path | None = None,
 ) -> dict:
-    """Computes the metrics; returns the report (JSON-serialisable)."""
+    """Computes the metrics; returns the report (JSON-serialisable).
+
+    AV-Align reads each video's onsets from ``<audio_dir>/<id>.wav`` (default: the ``audio/``
+    folder beside ``fake``, which ``tia2v sample`` writes) where the file exists, else from
+    the mp4's audio track; ``report["av_align_audio"]`` says which, per video."""
     from tqdm import tqdm
 
     real, fake, nets = Path(real), Path(fake), networks or Networks()
@@ -111,6 +116,7 @@ def evaluate(
         clap = ClapScorer.from_pretrained(nets.clap)
 
     per_video, features = {}, {k: ([], []) for k in ("fvd", "fid", "fd")}
+    onset_sources = {}
     for clip_id in tqdm(ids, desc="eval", unit="video", disable=not progress):
         try:
             real_video = read_video(real / f"{clip_id}.mp4")
@@ -135,12 +141,21 @@ def evaluate(
         caption = text_file.read_text().splitlines()[0].strip() if text_file else None
         audio, rate = _audio(fake_video, fake, clip_id)  # one read for AV-Align and CLAP
         if "av_align" in metrics:
-            if audio is None:
+            wav = (
+                Path(audio_dir) / f"{clip_id}.wav"
+                if audio_dir is not None
+                else _beside(fake, "audio", f"{clip_id}.wav")
+            )
+            if wav is not None and wav.is_file():
+                row["av_align"] = av_align.av_align_wav(b, fake_video.fps, wav)
+                onset_sources[clip_id] = str(wav)
+            elif audio is None:
                 skipped.append(
                     f"{fake / clip_id}.mp4: no audio track or audio/{clip_id}.wav: AV-Align skipped"
                 )
             else:
                 row["av_align"] = av_align.av_align(b, fake_video.fps, audio, rate)
+                onset_sources[clip_id] = "mp4 audio track"
         if "toy" in metrics:
             meta_file = _beside(real, "meta", f"{clip_id}.json") or _beside(
                 fake, "meta", f"{clip_id}.json"
@@ -191,6 +206,7 @@ def evaluate(
         "videos": len(per_video),
         "metrics": summary,
         "skipped": skipped,
+        "av_align_audio": onset_sources,
         "per_video": per_video,
     }
 
@@ -226,6 +242,13 @@ def markdown(report: dict) -> str:
         f"{report['videos']} video pairs: `{report['real']}` vs `{report['fake']}`\n\n"
         + "\n".join(rows)
     )
+    sources = list(report.get("av_align_audio", {}).values())
+    if sources:
+        from_track = sources.count("mp4 audio track")
+        text += (
+            f"\n\nAV-Align onsets: {len(sources) - from_track} from wav files, "
+            f"{from_track} from the mp4 audio tracks"
+        )
     if report["skipped"]:
         text += "\n\nSkipped or partial:\n" + "\n".join(f"- {line}" for line in report["skipped"])
     return text + "\n"
