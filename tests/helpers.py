@@ -80,3 +80,14 @@ def tiny_clip_vision() -> CLIPVisionModelWithProjection:
         projection_dim=16,
     )
     return CLIPVisionModelWithProjection(config)
+
+
+def manual_attention(module, heads, x, context, mask=None):
+    """Multi-head softmax attention written out with einsum (no SDPA)."""
+    q, k, v = module.to_q(x), module.to_k(context), module.to_v(context)
+    q, k, v = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in (q, k, v))  # (N, h, L, d)
+    scores = torch.einsum("nhid,nhjd->nhij", q, k) / q.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask[:, None, None, :], -torch.inf)
+    out = torch.einsum("nhij,nhjd->nhid", scores.softmax(-1), v)
+    return module.to_out(out.transpose(1, 2).flatten(2))

@@ -46,6 +46,13 @@ SAMPLE_EXAMPLE = """example:
 writes out/samples/{real,fake,audio,txt}/<id>.* (+ meta/ for toy-VAT): what tia2v eval reads"""
 
 
+CONVERT_EXAMPLE = """example:
+  tia2v convert-original --content model420000.pt --config paper-urmp \\
+      --set encoders.text_path=clip-vit-large-patch14 \\
+      --set encoders.image_path=clip-vit-large-patch14 -o models/original-content
+writes a model folder (config.yaml, content.safetensors, model card with the source's sha256)
+and prints what happened to every key"""
+
 EVAL_EXAMPLE = """examples:
   tia2v eval --real out/samples/real --fake out/samples/fake -o out/report.json --plot out/plots
   tia2v eval --real R --fake F --i3d i3d_torchscript.pt --inception inception-2015-12-05.pt \\
@@ -154,6 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     sample.add_argument("--refine", action="store_true", help="SHR refiner: 2x resolution")
     _add_sampling_args(sample)
+
+    convert = add(
+        "convert-original",
+        "Convert an original TIA2V content checkpoint into a tia2v model folder.",
+        CONVERT_EXAMPLE,
+    )
+    convert.add_argument("--content", required=True, type=Path, help="original content .pt")
+    convert.add_argument(
+        "--motion", type=Path, help="original motion .pt (refused: it cannot be reproduced)"
+    )
+    convert.add_argument("-o", "--output", type=Path, help="model folder (default: beside .pt)")
+    _add_config_args(convert)
 
     from tia2v.metrics import ALL_METRICS, I3D_HINT, INCEPTION_HINT
 
@@ -338,6 +357,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "prepare":
         return _prepare(args, cfg)
+    if args.command == "convert-original":
+        from tia2v.convert_original import convert
+
+        out = args.output or args.content.with_suffix("")
+        print(convert(args.content, cfg, out, args.motion))
+        print(f"wrote {out}: the original content model as a tia2v model folder")
+        return 0
     return _train(args, cfg)
 
 

@@ -103,6 +103,7 @@ class DataConfig:
     num_frames: int = 16  # frames per example
     frame_stride: int = 1  # take every n-th frame
     image_size: int = 64  # frame size in pixels (square)
+    value_range: float = 1.0  # pixels scaled to [-value_range, value_range] (the original: 0.5)
     audio_rate: int = 16000  # Hz the audio encoder reads
     audio_window: float = 0.25  # seconds of audio centred on each frame
     seed: int = 0  # crops and caption choice

@@ -1,6 +1,7 @@
-"""Frames ↔ tensors: uint8 pictures (…, H, W, 3) and float tensors in [−1, 1], and resizing.
+"""Frames ↔ tensors: uint8 pictures (…, H, W, 3) and float tensors in the model's data range
+[−r, r] (``data.value_range``, 1 by default; the original trains on r = 0.5), and resizing.
 
-The one place where pixel values change scale: ``x / 127.5 − 1`` one way, ``(x + 1)·127.5``
+The one place where pixel values change scale: ``(x / 127.5 − 1)·r`` one way, ``(x/r + 1)·127.5``
 rounded the other.
 """
 
@@ -15,19 +16,21 @@ def _pixels(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return images if isinstance(images, torch.Tensor) else torch.from_numpy(np.array(images))
 
 
-def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (N, H, W, 3) → float (N, 3, H, W) in [−1, 1]."""
-    return _pixels(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+def images_to_tensor(images: np.ndarray | torch.Tensor, value_range: float = 1.0) -> torch.Tensor:
+    """uint8 (N, H, W, 3) → float (N, 3, H, W) in [−value_range, value_range]."""
+    return (_pixels(images).permute(0, 3, 1, 2).float() / 127.5 - 1) * value_range
 
 
-def frames_to_video(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (F, H, W, 3) → a public video (3, F, H, W) in [−1, 1]."""
-    return _pixels(frames).permute(3, 0, 1, 2).float() / 127.5 - 1
+def frames_to_video(frames: np.ndarray | torch.Tensor, value_range: float = 1.0) -> torch.Tensor:
+    """uint8 (F, H, W, 3) → a video (3, F, H, W) in [−value_range, value_range]."""
+    return (_pixels(frames).permute(3, 0, 1, 2).float() / 127.5 - 1) * value_range
 
 
-def video_to_frames(video: torch.Tensor) -> np.ndarray:
-    """A public video (3, F, H, W) in [−1, 1] → uint8 frames (F, H, W, 3), on the CPU."""
-    video = ((video.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+def video_to_frames(video: torch.Tensor, value_range: float = 1.0) -> np.ndarray:
+    """A video (3, F, H, W) in [−value_range, value_range] → uint8 frames (F, H, W, 3), on the
+    CPU."""
+    video = video.detach().float() / value_range
+    video = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return video.permute(1, 2, 3, 0).cpu().numpy()
 
 

@@ -1,19 +1,9 @@
 import torch
 
+from tests.helpers import manual_attention
 from tia2v.models.attention import FrameTokens, SpatialTransformerBlock
 
 DIM, HEADS, CONTEXT = 16, 2, 8
-
-
-def manual_attention(module, x, context, mask=None):
-    """Multi-head softmax attention written out with einsum (no SDPA)."""
-    q, k, v = module.to_q(x), module.to_k(context), module.to_v(context)
-    q, k, v = (t.unflatten(-1, (HEADS, -1)).transpose(1, 2) for t in (q, k, v))  # (N, h, L, d)
-    scores = torch.einsum("nhid,nhjd->nhij", q, k) / q.shape[-1] ** 0.5
-    if mask is not None:
-        scores = scores.masked_fill(~mask[:, None, None, :], -torch.inf)
-    out = torch.einsum("nhij,nhjd->nhid", scores.softmax(-1), v)
-    return module.to_out(out.transpose(1, 2).flatten(2))
 
 
 def block_and_tokens(cross_attention, image_given, num_image=1):
@@ -38,10 +28,10 @@ def test_separate_cross_attention_is_the_originals_form():
     with torch.no_grad():
         h = block.norm1(x)
         first = h.unflatten(0, (2, 3))[:, :1].expand(-1, 3, -1, -1).flatten(0, 1)
-        x1 = x + manual_attention(block.self_attn, h, first)
+        x1 = x + manual_attention(block.self_attn, HEADS, h, first)
         h2 = block.norm2(x1)
-        x_text = manual_attention(block.cross_attn, h2, tokens.text, tokens.text_mask) + x1
-        x_image = manual_attention(block.cross_attn, h2, tokens.image) + x1
+        x_text = manual_attention(block.cross_attn, HEADS, h2, tokens.text, tokens.text_mask) + x1
+        x_image = manual_attention(block.cross_attn, HEADS, h2, tokens.image) + x1
         summed = x_text + x_image  # the residual counted twice, as the original does
         expected = summed + block.ff(block.norm3(summed))
         torch.testing.assert_close(block(x, tokens), expected, atol=1e-5, rtol=1e-5)

@@ -184,7 +184,7 @@ class VATDataset(Dataset):
                 audio = load_audio(clip.audio, cfg.audio_rate)
             except MediaError as exc:
                 raise DataError(str(exc)) from exc
-        video = frames_to_video(model_frames)  # (3, F, S, S) in [-1, 1]
+        video = frames_to_video(model_frames, cfg.value_range)  # (3, F, S, S) in [-r, r]
         windows = frame_windows(
             audio, cfg.audio_rate, frame_indices / fps, cfg.audio_window
         )  # (F, W)

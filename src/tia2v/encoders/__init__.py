@@ -93,6 +93,7 @@ class Conditioner(nn.Module):
     ):
         super().__init__()
         context_dim = context_dim or cfg.model.context_dim
+        self.value_range = cfg.data.value_range
         self.text = build_text_encoder(
             cfg.encoders.text, cfg.encoders.text_path, cfg.encoders.text_max_length
         )
@@ -122,8 +123,9 @@ class Conditioner(nn.Module):
         return Encoded(self.text_proj(tokens), mask)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) in [−1, 1] → (B, Li, context_dim)."""
-        return self.image_proj(self.image(images).tokens)
+        """(B, 3, H, W) in the model's data range (``data.value_range``) → (B, Li, context_dim);
+        the encoder itself sees [−1, 1]."""
+        return self.image_proj(self.image(images / self.value_range).tokens)
 
     def encode_audio(self, windows: torch.Tensor) -> torch.Tensor:
         """(B, F, W) → (B, F, La, context_dim)."""

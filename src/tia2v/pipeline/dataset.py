@@ -68,7 +68,11 @@ def sample_dataset(
             reals[index]["video"] if refine else item["video"]
         )  # the same crop, at the output size
         write_video(
-            out / "real" / f"{clip.id}.mp4", video_to_frames(real), item["fps"], result.audio, rate
+            out / "real" / f"{clip.id}.mp4",
+            video_to_frames(real, cfg.data.value_range),
+            item["fps"],
+            result.audio,
+            rate,
         )
         write_audio(out / "audio" / f"{clip.id}.wav", result.audio, rate)
         (out / "txt").mkdir(parents=True, exist_ok=True)

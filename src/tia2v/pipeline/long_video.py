@@ -33,13 +33,18 @@ def long_audio(
 
 
 def chain_clips(
-    clip: ClipFn, first: torch.Tensor | None, total: int, device: torch.device
+    clip: ClipFn,
+    first: torch.Tensor | None,
+    total: int,
+    device: torch.device,
+    value_range: float = 1.0,
 ) -> np.ndarray:
     """``total`` frames: the first clip from ``first``, then clips from the last frame so far
-    until the video is long enough. Clip k's seed offset is its first frame's index."""
+    (in the model's data range) until the video is long enough. Clip k's seed offset is its
+    first frame's index."""
     frames = clip(0, first, 0)
     while len(frames) < total:
-        last = images_to_tensor(frames[-1:]).to(device)  # (1, 3, H, W)
+        last = images_to_tensor(frames[-1:], value_range).to(device)  # (1, 3, H, W)
         more = clip(len(frames) - 1, last, len(frames))
         frames = np.concatenate([frames, more[1:]])[:total]
     return frames

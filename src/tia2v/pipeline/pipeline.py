@@ -149,7 +149,8 @@ class TIA2VPipeline:
             samples, total = long_audio(track, rate, request.fps, request.num_frames)
         elif audio is not None:
             samples = prepare_audio(audio, audio_rate, rate, request.num_frames / request.fps)
-        first = None if image is None else load_image(image, self.cfg.data.image_size)
+        value_range = self.cfg.data.value_range
+        first = None if image is None else load_image(image, self.cfg.data.image_size) * value_range
         encodings = Encodings(
             text=None if text is None else self.network.conditioner.encode_text([text]),
             first_frame=None if first is None else first.to(self.device),  # (1, 3, S, S)
@@ -160,7 +161,7 @@ class TIA2VPipeline:
         def clip(start: int, lock: torch.Tensor | None, index: int) -> np.ndarray:
             return self._clip(request, encodings, start, lock, request.seed + index)
 
-        frames = chain_clips(clip, encodings.first_frame, total, self.device)
+        frames = chain_clips(clip, encodings.first_frame, total, self.device, value_range)
 
         # 4. Refine at refiner.scale× the resolution.
         if refine:
@@ -215,7 +216,7 @@ class TIA2VPipeline:
         steps = len(call.timesteps(self.diffusion))
         with progress_bar(request.progress, f"sample {request.sampler}", steps) as call.callback:
             x = call.run(model_fn, noise, self.diffusion)  # (1, C, F, S, S)
-        return video_to_frames(x[0])
+        return video_to_frames(x[0], cfg.data.value_range)
 
     @torch.no_grad()
     def refine(

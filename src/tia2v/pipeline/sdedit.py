@@ -47,11 +47,12 @@ def sdedit(
         raise InputError(f"refine strength must be in [0, 1], got {strength}")
     diffusion = Diffusion.from_config(cfg.diffusion)
     device = next(refiner.unet.parameters()).device
-    video = frames_to_video(frames).to(device)  # (3, F, H, W)
+    value_range = cfg.data.value_range
+    video = frames_to_video(frames, value_range).to(device)  # (3, F, H, W)
     up = upsample_video(video[None], rc.scale)  # (1, 3, F, sH, sW)
     t_start = round(strength * diffusion.num_timesteps) - 1
     if t_start < 0:
-        return video_to_frames(up[0])
+        return video_to_frames(up[0], value_range)
     cond = Conditions(lowres=up if refiner.lowres_scale else None)
     if text is not None:
         encoded = refiner.conditioner.encode_text([text])
@@ -70,4 +71,4 @@ def sdedit(
     x = sample_dpmpp_2m(
         model_fn, x, diffusion, timesteps, generator=generator, callback=callback
     )  # (1, 3, F, sH, sW)
-    return video_to_frames(x[0])
+    return video_to_frames(x[0], value_range)
