@@ -84,7 +84,9 @@ class DiffusionConfig:
     prediction: str = choice("eps", "v")  # what the network predicts
     learn_sigma: bool = True  # learned-range variance (extra output channels, VLB term)
     vlb_weight: float | None = None  # weight of the VLB term (None: T/1000, as iDDPM)
-    vlb_clip_x0: bool = False  # VLB posterior from x̂₀ clamped to [-1, 1] (the original's)
+    # VLB posterior from x̂₀ clamped to [-1, 1], as the original's training_losses
+    # (diffusion/tacm_gaussian_diffusion.py, _vb_terms_bpd with clip_denoised=True)
+    vlb_clip_x0: bool = False
     loss_weighting: str = choice("none", "min_snr")  # weighting of the MSE term over t
     min_snr_gamma: float = 5.0  # γ of min-SNR-γ weighting
 
