@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 import time
@@ -147,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--image", help="first frame (png/jpg); omit for no first-frame lock")
     generate.add_argument("--audio", help="wav/flac/mp3 or a video's audio; omit for a silent clip")
     generate.add_argument("-o", "--output", required=True, type=Path, help="output .mp4")
+    generate.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output (kept by default)"
+    )
     generate.add_argument("--long", action="store_true", help="as long as the audio: chained clips")
     generate.add_argument("--refine", action="store_true", help="SHR refiner: 2x resolution")
     generate.add_argument(
@@ -237,11 +241,30 @@ def _pipeline_options(args: argparse.Namespace) -> dict:
     }
 
 
+def _writable_output(path: Path, suffix: str, overwrite: bool, companions=()) -> None:
+    """Checks ``-o`` before any work: the right extension, not a folder, not an existing file
+    (unless ``overwrite``), in a folder that exists or can be made and can be written."""
+    if path.suffix.lower() != suffix:
+        raise InputError(f"-o {path}: the output must end in {suffix}")
+    if path.is_dir():
+        raise InputError(f"-o {path}: is a folder; give a file name ending in {suffix}")
+    existing = [p for p in (path, *companions) if p.exists()]
+    if existing and not overwrite:
+        raise InputError(f"-o {path}: {existing[0]} exists (--overwrite replaces it)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"-o {path}: cannot create {path.parent} ({exc.strerror})") from exc
+    if not os.access(path.parent, os.W_OK):
+        raise InputError(f"-o {path}: {path.parent} is not writable")
+
+
 def _generate(args: argparse.Namespace) -> int:
     from tia2v.pipeline import TIA2VPipeline
 
     if args.text is None and args.image is None and args.audio is None:
         raise InputError("give at least one of --text, --image, --audio")
+    _writable_output(args.output, ".mp4", args.overwrite, [args.output.with_suffix(".json")])
     start = time.perf_counter()
     pipe = TIA2VPipeline.from_pretrained(args.model, args.device)
     out = pipe(
@@ -284,19 +307,22 @@ def _synth(args: argparse.Namespace) -> int:
 
     if args.train < 0 or args.test < 0:
         raise InputError("--train and --test must be >= 0")
-    if args.size < 8 or args.frames < 2 or args.fps <= 0:
-        raise InputError("--size must be >= 8, --frames >= 2 and --fps > 0")
+    if args.size < 8 or args.frames < 2 or not (math.isfinite(args.fps) and args.fps > 0):
+        raise InputError("--size must be >= 8, --frames >= 2 and --fps a number > 0")
     start = time.perf_counter()
-    counts = synthesize(
-        args.out_dir,
-        args.train,
-        args.test,
-        args.seed,
-        args.size,
-        args.frames,
-        args.fps,
-        progress=not args.quiet,
-    )
+    try:
+        counts = synthesize(
+            args.out_dir,
+            args.train,
+            args.test,
+            args.seed,
+            args.size,
+            args.frames,
+            args.fps,
+            progress=not args.quiet,
+        )
+    except OSError as exc:
+        raise InputError(f"{args.out_dir}: cannot write there ({exc.strerror})") from exc
     seconds = time.perf_counter() - start
     print(
         f"wrote {counts['train']} train + {counts['test']} test clips to {args.out_dir} "
@@ -343,7 +369,11 @@ def _resolve(args: argparse.Namespace) -> ExperimentConfig:
 
         if args.config:
             raise InputError("--resume continues a run with its saved config; drop --config")
-        return resolve_config(str(find_checkpoint(args.resume) / "config.yaml"), args.overrides)
+        checkpoint = find_checkpoint(args.resume)
+        # The run continues in the folder given, even a copy whose config names another.
+        run = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+        run_dir = [f"train.run_dir={run}"] if run is not None else []
+        return resolve_config(str(checkpoint / "config.yaml"), [*run_dir, *args.overrides])
     return resolve_config(args.config, args.overrides)
 
 
@@ -371,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.quiet:  # read by huggingface_hub and transformers when they are first imported
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+        if "transformers" in sys.modules:  # already imported (main called in-process)
+            sys.modules["transformers"].utils.logging.disable_progress_bar()
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -11,8 +11,10 @@ Field names are serialised into every checkpoint: rename with care.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -34,6 +36,17 @@ def choice(default: str, *others: str) -> Any:
     return field(default=default, metadata={"choices": (default, *others)})
 
 
+def bounded(
+    default: float,
+    *,
+    low: float | None = None,
+    above: float | None = None,
+    high: float | None = None,
+) -> Any:
+    """A number field checked at load: ≥ ``low``, > ``above``, ≤ ``high`` (where given)."""
+    return field(default=default, metadata={"low": low, "above": above, "high": high})
+
+
 def sampler_choice(default: str) -> Any:
     """A sampler name, checked against the sampler registry at load."""
     return field(default=default, metadata={"choices": _sampler_names})
@@ -53,18 +66,18 @@ class ModelConfig:
     sizes at ``data.image_size``. What each option does and why: docs/method.md.
     """
 
-    in_channels: int = 3  # channels of a frame
-    model_channels: int = 64  # width of the first level
+    in_channels: int = bounded(3, low=1)  # channels of a frame
+    model_channels: int = bounded(64, low=1)  # width of the first level
     channel_mult: tuple[int, ...] = (1, 2, 3)  # width multiplier per level
-    num_res_blocks: int = 2  # ResBlocks per level
+    num_res_blocks: int = bounded(2, low=1)  # ResBlocks per level
     attention_resolutions: tuple[int, ...] = (16,)  # feature sizes with attention
-    num_heads: int = 4  # attention heads
-    transformer_depth: int = 1  # transformer blocks per attention site
-    context_dim: int = 768  # width of the condition tokens
-    norm_groups: int = 32  # GroupNorm groups
+    num_heads: int = bounded(4, low=1)  # attention heads
+    transformer_depth: int = bounded(1, low=1)  # transformer blocks per attention site
+    context_dim: int = bounded(768, low=1)  # width of the condition tokens
+    norm_groups: int = bounded(32, low=1)  # GroupNorm groups
     use_scale_shift_norm: bool = True  # timestep embedding as FiLM scale and shift
-    dropout: float = 0.0  # ResBlock dropout
-    temporal_dropout: float = 0.1  # dropout in the temporal convolutions
+    dropout: float = bounded(0.0, low=0, high=1)  # ResBlock dropout
+    temporal_dropout: float = bounded(0.1, low=0, high=1)  # dropout in the temporal convolutions
     gradient_checkpointing: bool = False  # recompute blocks in backward (less memory)
     first_frame: str = choice("noised", "clean")  # frame 0 noised like the rest, or given clean
     # text and image cross-attention: one softmax over [text ; image], or the original's two
@@ -80,7 +93,7 @@ class DiffusionConfig:
     """Noise schedule and training objective."""
 
     schedule: str = choice("cosine", "linear")  # ᾱ schedule
-    num_timesteps: int = 4000  # T
+    num_timesteps: int = bounded(4000, low=2)  # T
     prediction: str = choice("eps", "v")  # what the network predicts
     learn_sigma: bool = True  # learned-range variance (extra output channels, VLB term)
     vlb_weight: float | None = None  # weight of the VLB term (None: T/1000, as iDDPM)
@@ -88,7 +101,7 @@ class DiffusionConfig:
     # (diffusion/tacm_gaussian_diffusion.py, _vb_terms_bpd with clip_denoised=True)
     vlb_clip_x0: bool = False
     loss_weighting: str = choice("none", "min_snr")  # weighting of the MSE term over t
-    min_snr_gamma: float = 5.0  # γ of min-SNR-γ weighting
+    min_snr_gamma: float = bounded(5.0, above=0)  # γ of min-SNR-γ weighting
 
 
 @dataclass(frozen=True)
@@ -102,14 +115,15 @@ class DataConfig:
     root: str = ""  # VAT folder
     expected_fps: float = 0.0  # fps that --check expects (0: any)
     clip_frames: int = 0  # clip length that --check expects (0: any)
-    num_frames: int = 16  # frames per example
-    frame_stride: int = 1  # take every n-th frame
-    image_size: int = 64  # frame size in pixels (square)
-    value_range: float = 1.0  # pixels scaled to [-value_range, value_range] (the original: 0.5)
-    audio_rate: int = 16000  # Hz the audio encoder reads
-    audio_window: float = 0.25  # seconds of audio centred on each frame
+    num_frames: int = bounded(16, low=1)  # frames per example
+    frame_stride: int = bounded(1, low=1)  # take every n-th frame
+    image_size: int = bounded(64, low=8)  # frame size in pixels (square)
+    # pixels scaled to [-value_range, value_range] (the original trains on 0.5)
+    value_range: float = bounded(1.0, above=0)
+    audio_rate: int = bounded(16000, low=1)  # Hz the audio encoder reads
+    audio_window: float = bounded(0.25, above=0)  # seconds of audio centred on each frame
     seed: int = 0  # crops and caption choice
-    num_workers: int = 0  # DataLoader workers
+    num_workers: int = bounded(0, low=0)  # DataLoader workers
 
 
 @dataclass(frozen=True)
@@ -118,12 +132,12 @@ class EncoderConfig:
 
     text: str = "minilm"  # minilm (shipped), clip or hf
     text_path: str = ""  # folder or Hugging Face id for clip / hf
-    text_max_length: int = 77  # token limit
+    text_max_length: int = bounded(77, low=1)  # token limit
     image: str = "patch"  # patch (trainable) or clip
     image_path: str = ""  # folder or Hugging Face id for clip
     audio: str = "mel"  # mel (trainable), beats or clap
     audio_path: str = ""  # BEATs checkpoint, or CLAP folder / id
-    audio_tokens: int = 8  # audio tokens per frame
+    audio_tokens: int = bounded(8, low=1)  # audio tokens per frame
 
 
 @dataclass(frozen=True)
@@ -133,25 +147,27 @@ class TrainConfig:
 
     run_dir: str = "runs/default"  # checkpoints, log and exported model
     init_from: str = ""  # motion stage: content run or model folder to start from
-    max_steps: int = 100_000  # optimiser steps
-    batch_size: int = 1  # clips per micro-batch and process
-    grad_accum: int = 1  # micro-batches per step
-    lr: float = 5e-5  # AdamW learning rate
-    weight_decay: float = 0.0  # AdamW weight decay
-    warmup_steps: int = 0  # linear learning-rate warm-up
-    grad_clip: float = 1.0  # gradient-norm clip
+    max_steps: int = bounded(100_000, low=0)  # optimiser steps
+    batch_size: int = bounded(1, low=1)  # clips per micro-batch and process
+    grad_accum: int = bounded(1, low=1)  # micro-batches per step
+    lr: float = bounded(5e-5, above=0)  # AdamW learning rate
+    weight_decay: float = bounded(0.0, low=0)  # AdamW weight decay
+    warmup_steps: int = bounded(0, low=0)  # linear learning-rate warm-up
+    grad_clip: float = bounded(1.0, above=0)  # gradient-norm clip
     mixed_precision: str = choice("no", "bf16", "fp16")  # autocast on GPU (never on CPU)
-    ema_decay: float = 0.9999  # EMA decay
-    ema_warmup: int = 0  # steps before the EMA starts averaging
+    ema_decay: float = bounded(0.9999, low=0, high=1)  # EMA decay
+    ema_warmup: int = bounded(0, low=0)  # steps before the EMA starts averaging
     freeze_spatial: bool = True  # motion stage: train the temporal layers only
-    drop_text: float = 0.1  # probability of the null text in training
-    drop_image: float = 0.1  # probability of the null image
-    drop_audio: float = 0.1  # probability of the null audio
-    max_noise: float = 1.0  # draw t from the first max_noise·T only (a refiner)
-    timestep_shift: float = 1.0  # s > 1 draws more high-noise timesteps (SD3 shift)
-    log_every: int = 50  # steps per log.jsonl row
-    save_every: int = 5000  # steps per checkpoint
-    sample_every: int = 0  # steps per progress video (0: none)
+    drop_text: float = bounded(0.1, low=0, high=1)  # probability of the null text in training
+    drop_image: float = bounded(0.1, low=0, high=1)  # probability of the null image
+    drop_audio: float = bounded(0.1, low=0, high=1)  # probability of the null audio
+    # training timesteps drawn from the first max_noise·T only (a refiner)
+    max_noise: float = bounded(1.0, above=0, high=1)
+    # s > 1 draws more high-noise training timesteps (the SD3 shift)
+    timestep_shift: float = bounded(1.0, above=0)
+    log_every: int = bounded(50, low=1)  # steps per log.jsonl row
+    save_every: int = bounded(5000, low=1)  # steps per checkpoint
+    sample_every: int = bounded(0, low=0)  # steps per progress video (0: none)
     seed: int = 0  # initial weights, noise, dropout, data order
 
 
@@ -160,14 +176,16 @@ class SampleConfig:
     """Sampler defaults used by ``generate`` and ``sample``."""
 
     sampler: str = sampler_choice("dpm++")  # a name of the sampler registry
-    steps: int = 25  # solver steps
-    eta: float = 0.0  # fresh noise per ddim / dpm++ step (0: ODE, 1: DDPM-like / 2M SDE)
+    steps: int = bounded(25, low=1)  # solver steps
+    # fresh noise per ddim / dpm++ step (0: ODE, 1: DDPM-like / 2M SDE)
+    eta: float = bounded(0.0, low=0)
     guidance_text: float = 3.0  # guidance scale of the text
     guidance_image: float = 1.5  # guidance scale of the first frame
     guidance_audio: float = 4.0  # guidance scale of the audio
-    guidance_min_noise: float = 0.0  # no guidance below t = guidance_min_noise·T
+    # no guidance below t = guidance_min_noise·T
+    guidance_min_noise: float = bounded(0.0, low=0, high=1)
     first_frame_replacement: bool = True  # put the given first frame back at every step
-    fps: float = 8.0  # frames per second of generated video
+    fps: float = bounded(8.0, above=0)  # frames per second of generated video
 
 
 @dataclass(frozen=True)
@@ -176,9 +194,9 @@ class RefinerConfig:
     applied SDEdit-style to the upsampled output from t = strength·T − 1 (the original
     script started at 1499 of 4000: strength 0.375)."""
 
-    scale: int = 2  # resolution factor
-    strength: float = 0.375  # SDEdit start, as a fraction of T
-    steps: int = 10  # DPM-Solver++ steps
+    scale: int = bounded(2, low=1)  # resolution factor
+    strength: float = bounded(0.375, low=0, high=1)  # SDEdit start, as a fraction of T
+    steps: int = bounded(10, low=1)  # DPM-Solver++ steps
     guidance_text: float = 3.0  # guidance scale of the text
     lowres_channels: bool = False  # the upsampled input also as input channels (SR3-style)
     model: ModelConfig = field(default_factory=ModelConfig)  # its UNet
@@ -240,14 +258,17 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
                 pass
         raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
     if annotation is float:
+        number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
+            number = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is None:
+            raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
+        if not math.isfinite(number):
+            raise ConfigError(f"config key '{key}': expected a finite number, got {value!r}")
+        return number
     if annotation is str:
         if isinstance(value, str):
             return value
@@ -284,6 +305,7 @@ def from_dict(cls: type[T], data: dict[str, Any], base: T | None = None, prefix:
             updates[key] = from_dict(annotation, value, getattr(base, key), f"{dotted}.")
             continue
         updates[key] = _coerce(value, annotation, dotted)
+        _check_bounds(updates[key], fields[key].metadata, dotted)
         choices = fields[key].metadata.get("choices")
         if choices is not None:
             allowed = choices() if callable(choices) else choices
@@ -292,6 +314,19 @@ def from_dict(cls: type[T], data: dict[str, Any], base: T | None = None, prefix:
                     f"config key '{dotted}': {updates[key]!r} is not one of {', '.join(allowed)}"
                 )
     return dataclasses.replace(base, **updates)
+
+
+def _check_bounds(value: Any, metadata: Any, key: str) -> None:
+    low, above, high = metadata.get("low"), metadata.get("above"), metadata.get("high")
+    wrong = (
+        (low is not None and value < low)
+        or (above is not None and value <= above)
+        or (high is not None and value > high)
+    )
+    if wrong:
+        bounds = ((">=", low), (">", above), ("<=", high))
+        allowed = " and ".join(f"{sign} {bound:g}" for sign, bound in bounds if bound is not None)
+        raise ConfigError(f"config key '{key}': {value!r} is out of range (must be {allowed})")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -32,6 +32,23 @@ from tia2v.pipeline.sdedit import sdedit
 from tia2v.sampling.registry import SamplerCall
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device``, checked against what this torch has (default: cuda when available)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"--device {device}: not a device name (cpu, cuda, cuda:1, …)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: this torch build sees no CUDA device")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise InputError(f"--device {device}: only {torch.cuda.device_count()} CUDA devices")
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"--device {device}: tia2v runs on cpu or cuda")
+    return device
+
+
 class TIA2VPipeline:
     """A trained network with its config, ready to sample.
 
@@ -60,7 +77,7 @@ class TIA2VPipeline:
         """Loads a model folder onto ``device`` (default: ``cuda`` when available, else
         ``cpu``). Noise is drawn on the CPU from the seed, so a seed gives the same starting
         noise on every device."""
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = resolve_device(device)
         folder = Path(path)
         cfg = read_config(folder)
         stage = generator_stage(folder)
@@ -117,7 +134,7 @@ class TIA2VPipeline:
         refiner re-renders the result at ``refiner.scale``× the resolution (``refine``).
         """
         # 1. Check the request; fill in the model's defaults.
-        check_conditions(text, image, audio)
+        text = check_conditions(text, image, audio)
         if refine and self.refiner is None:
             raise InputError(
                 f"{self.source or 'this model'}: no refiner (refiner.safetensors) to refine with"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,12 +90,27 @@ class Request:
         }
 
 
-def check_conditions(text: str | None, image, audio) -> None:
-    """At least one condition, and no empty prompt (leave it out for the null text)."""
+MAX_SEED = 2**62  # seeds grow by a frame index per chained clip; torch takes < 2**64
+
+
+def check_conditions(text: str | None, image, audio) -> str | None:
+    """At least one condition, and no empty prompt (leave it out for the null text). Returns
+    the prompt as valid Unicode: bytes that are not UTF-8 (from a command line in another
+    encoding) become U+FFFD."""
     if text is None and image is None and audio is None:
         raise InputError("give at least one condition: text, image or audio")
-    if text is not None and not text.strip():
+    if text is None:
+        return None
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if not text.strip():
         raise InputError("empty prompt: give some text, or leave it out for the null condition")
+    return text
+
+
+def _finite(name: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise InputError(f"{name} must be a finite number, got {value}")
+    return value
 
 
 def build_request(
@@ -121,19 +137,33 @@ def build_request(
         guidance_min_noise = defaults.guidance_min_noise
     if not 0.0 <= guidance_min_noise <= 1.0:
         raise InputError(f"guidance_min_noise must be in [0, 1], got {guidance_min_noise}")
-    eta = defaults.eta if eta is None else eta
+    eta = _finite("eta", defaults.eta if eta is None else eta)
     if eta < 0:
         raise InputError(f"eta must be ≥ 0, got {eta}")
+    steps = defaults.steps if num_inference_steps is None else num_inference_steps
+    if not 1 <= steps <= cfg.diffusion.num_timesteps:
+        raise InputError(
+            f"steps must be in [1, {cfg.diffusion.num_timesteps}] (the model's T), got {steps}"
+        )
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"seed must be in [0, 2**62], got {seed}")
+    scales = {
+        "text": defaults.guidance_text,
+        "image": defaults.guidance_image,
+        "audio": defaults.guidance_audio,
+        **(guidance or {}),
+    }
+    for name, scale in scales.items():
+        _finite(f"guidance {name}", scale)
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"fps must be a positive number, got {fps}")
+    if num_frames is not None and num_frames < 1:
+        raise InputError(f"num_frames must be ≥ 1, got {num_frames}")
     return Request(
         sampler=sampler,
-        steps=num_inference_steps or defaults.steps,
+        steps=steps,
         eta=eta,
-        guidance={
-            "text": defaults.guidance_text,
-            "image": defaults.guidance_image,
-            "audio": defaults.guidance_audio,
-            **(guidance or {}),
-        },
+        guidance=scales,
         guidance_min_noise=guidance_min_noise,
         seed=seed,
         num_frames=num_frames or cfg.data.num_frames,

@@ -87,7 +87,13 @@ def _init_from(network: TIA2VNetwork, source: str) -> None:
         parts = read_stage_weights(folder, stage)
     else:
         parts = split_state(averaged_weights(find_checkpoint(folder)))
-    report = load_content_weights(network.unet, parts["unet"])
+    try:
+        report = load_content_weights(network.unet, parts["unet"])
+    except (KeyError, ValueError) as exc:
+        raise InputError(
+            f"train.init_from {source}: its weights do not fit this config's model "
+            f"({str(exc).strip(chr(39))}); give a run or model folder of the same config"
+        ) from exc
     unexpected = network.conditioner.load_state_dict(parts["conditioner"], strict=False)
     unexpected = unexpected.unexpected_keys
     if unexpected:
@@ -149,6 +155,13 @@ def train(
     torch.manual_seed(tc.seed)  # the same initial weights on every rank and every run
     network = TIA2VNetwork(cfg, stage)
     checkpoint = load_checkpoint(find_checkpoint(resume)) if resume else None
+    if checkpoint is None and (
+        (run_dir / "checkpoints").is_dir() or (run_dir / "log.jsonl").is_file()
+    ):
+        raise InputError(
+            f"train.run_dir {run_dir}: already holds a run; continue it with --resume {run_dir} "
+            "or choose another train.run_dir"
+        )
     if checkpoint is None and stage == "motion":
         if not tc.init_from:
             raise InputError(
