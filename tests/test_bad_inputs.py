@@ -1,5 +1,6 @@
 """Bad input at the command line: one line naming the flag, key or file, exit 2, nothing lost."""
 
+import datetime
 import json
 import shutil
 import struct
@@ -244,3 +245,30 @@ def test_resuming_a_copy_continues_in_the_copy(motion_model, tmp_path, capsys):
     assert code == 0, err
     assert {p: p.read_bytes() for p in original.rglob("*") if p.is_file()} == before
     assert (copy / "checkpoints" / "step_00000003").is_dir()
+
+
+def test_a_checkpoint_holding_pickled_objects_is_refused_in_one_line(
+    motion_model, tmp_path, capsys
+):
+    import torch
+
+    copy = tmp_path / "run"
+    shutil.copytree(motion_model.parent, copy)
+    latest = copy / "checkpoints" / (copy / "checkpoints" / "latest").read_text().strip()
+    torch.save({"state": datetime.datetime(2026, 1, 1)}, latest / "optimizer.pt")  # not a tensor
+    assert_one_line(
+        capsys, "holding more than plain tensors", "train", "motion", "--resume", str(copy)
+    )
+
+
+def test_every_torch_load_is_weights_only_and_nothing_unpickles():
+    import pathlib
+    import re
+
+    sources = pathlib.Path(__file__).parents[1].joinpath("src", "tia2v").rglob("*.py")
+    for path in sources:
+        text = path.read_text()
+        for match in re.finditer(r"torch\.load\(", text):
+            call = text[match.start() : text.find("\n", match.start()) + 1]
+            assert "weights_only=True" in call, (path, call)
+        assert not re.search(r"^\s*import pickle|pickle\.load", text, flags=re.M), path

@@ -111,8 +111,12 @@ def load_checkpoint(folder: Path) -> dict:
         state = json.loads((folder / "state.json").read_text())
         optimizer = torch.load(folder / "optimizer.pt", weights_only=True)
         scheduler = torch.load(folder / "scheduler.pt", weights_only=True)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise InputError(f"{folder}: incomplete or corrupt checkpoint ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - any unreadable part is the same input error
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{folder}: incomplete or corrupt checkpoint, or one holding more than plain "
+            f"tensors ({reason})"
+        ) from exc
     torch.set_rng_state(read_weights(folder / "rng.safetensors")["torch"])
     keys, position, has_gauss, gauss = state["numpy_rng"]
     np.random.set_state(("MT19937", np.asarray(keys, np.uint32), position, has_gauss, gauss))

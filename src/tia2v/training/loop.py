@@ -25,7 +25,7 @@ from tia2v.data.cache import find_cache
 from tia2v.data.vat import VATDataset, collate
 from tia2v.diffusion.losses import sample_timesteps, training_losses
 from tia2v.diffusion.schedule import Diffusion
-from tia2v.errors import ConfigError, InputError, TrainingError
+from tia2v.errors import InputError, TrainingError
 from tia2v.io import load_audio
 from tia2v.model_folder import generator_stage, read_stage_weights, split_state
 from tia2v.models.network import TIA2VNetwork, stage_model
@@ -136,10 +136,6 @@ def train(
     from tqdm import tqdm
 
     tc = cfg.train
-    if not 0.0 < tc.max_noise <= 1.0:
-        raise ConfigError(f"train.max_noise must be in (0, 1], got {tc.max_noise}")
-    if not tc.timestep_shift > 0.0:
-        raise ConfigError(f"train.timestep_shift must be > 0, got {tc.timestep_shift}")
     use_cuda = torch.cuda.is_available()
     accelerator = Accelerator(
         cpu=not use_cuda,
