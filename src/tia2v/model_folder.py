@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from tia2v.config import ExperimentConfig, load_config, save_config
 from tia2v.errors import InputError
+from tia2v.manifest import MANIFEST, manifest_problem, write_manifest
 from tia2v.models.network import TIA2VNetwork
 
 GENERATOR_STAGES = ("motion", "content")  # stages a model folder generates with, preferred first
@@ -91,6 +92,9 @@ def read_config(folder: Path) -> ExperimentConfig:
 
 def load_network(folder: Path, cfg: ExperimentConfig, stage: str) -> TIA2VNetwork:
     """A stage's network from a model folder, with one clear error for any mismatch."""
+    problem = manifest_problem(folder)
+    if problem:
+        raise InputError(f"{folder}: the model folder does not verify: {problem}")
     network = TIA2VNetwork(cfg, stage)
     parts = read_stage_weights(folder, stage)
     try:
@@ -123,9 +127,11 @@ def save_model_folder(
     """Writes ``folder``: every network (with its state, or its own weights when None),
     config.yaml and the model card (when given)."""
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST).unlink(missing_ok=True)  # re-written last, over what is there now
     for network, state in networks:
         save_network(folder, network, state)
     save_config(cfg, folder / "config.yaml")
     if card is not None:
         (folder / "README.md").write_text(card)
+    write_manifest(folder, [p.name for p in folder.glob("*.safetensors")] + ["config.yaml"])
     return folder

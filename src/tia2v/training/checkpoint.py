@@ -11,6 +11,7 @@ at any moment leaves the previous checkpoint loadable.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import shutil
 from pathlib import Path
@@ -21,7 +22,10 @@ from safetensors.torch import save_file
 
 from tia2v.config import ExperimentConfig, load_config, save_config
 from tia2v.errors import InputError
+from tia2v.manifest import MANIFEST, file_sha256, manifest_problem, write_manifest
 from tia2v.model_folder import read_weights
+
+logger = logging.getLogger(__name__)
 
 KEEP = 2  # checkpoints kept per run
 
@@ -69,6 +73,9 @@ def save_checkpoint(
     }
     (tmp / "state.json").write_text(json.dumps(state))
     save_config(cfg, tmp / "config.yaml")
+    names = [p.name for p in tmp.iterdir()]
+    config_sha256 = file_sha256(tmp / "config.yaml")
+    write_manifest(tmp, names, step=step, config_sha256=config_sha256)  # last: marks it whole
     if final.exists():
         shutil.rmtree(final)
     tmp.replace(final)
@@ -79,19 +86,29 @@ def save_checkpoint(
 
 
 def find_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder from a run folder (its latest), a checkpoints folder, or itself."""
+    """The checkpoint to resume from: the newest ``step_*`` folder of a run (or checkpoints)
+    folder whose manifest verifies, each one skipped said why; or ``path`` itself when it is
+    a checkpoint folder. ``latest`` is a convenience for people, not read here."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such run or checkpoint folder")
-    for candidate in (path / "checkpoints", path):
-        latest = candidate / "latest"
-        if latest.is_file():
-            folder = candidate / latest.read_text().strip()
-            if not folder.is_dir():
-                raise InputError(f"{latest}: points at a missing checkpoint {folder.name}")
-            return folder
     if (path / "model.safetensors").is_file():
+        problem = manifest_problem(path)
+        if problem:
+            raise InputError(f"{path}: not a usable checkpoint: {problem}")
         return path
+    for root in (path / "checkpoints", path):
+        folders = sorted((p for p in root.glob("step_*") if p.is_dir()), reverse=True)
+        for folder in folders:
+            problem = manifest_problem(folder)
+            if problem:
+                logger.warning("skipping checkpoint %s: %s", folder.name, problem)
+                continue
+            if not (folder / MANIFEST).is_file():
+                logger.warning("%s has no manifest (an older tia2v): not verified", folder)
+            return folder
+        if folders:
+            raise InputError(f"{root}: no checkpoint verifies (each one skipped above)")
     raise InputError(
         f"{path}: no checkpoint found (expected checkpoints/latest or model.safetensors)"
     )
