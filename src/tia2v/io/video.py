@@ -85,6 +85,8 @@ def read_video(path: str | Path, with_audio: bool = True) -> VideoFile:
             streams = [video_stream]
             if with_audio and container.streams.audio:
                 audio_stream = container.streams.audio[0]
+                if audio_stream.codec_context is None:
+                    raise MediaError(f"{path}: cannot decode its audio stream")
                 audio_rate = audio_stream.codec_context.sample_rate or audio_stream.rate
                 streams.append(audio_stream)
             for packet in container.demux(*streams):

@@ -44,7 +44,8 @@ def load_image(image, size: int) -> torch.Tensor:
                 image = to_rgb(opened)
         except Image.DecompressionBombError as exc:
             raise InputError(f"{image}: image too large to decode ({exc})") from exc
-        except (OSError, UnidentifiedImageError) as exc:
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+            # PIL reports a broken PNG chunk as a SyntaxError
             raise InputError(f"{image}: cannot decode image ({exc.__class__.__name__})") from exc
     if isinstance(image, Image.Image):
         image = to_rgb(image)
