@@ -272,3 +272,35 @@ def test_every_torch_load_is_weights_only_and_nothing_unpickles():
             call = text[match.start() : text.find("\n", match.start()) + 1]
             assert "weights_only=True" in call, (path, call)
         assert not re.search(r"^\s*import pickle|pickle\.load", text, flags=re.M), path
+
+
+def test_sample_and_eval_keep_what_is_there(motion_model, tiny_toy, tmp_path, capsys):
+    from tia2v.io import write_video
+
+    out = tmp_path / "samples"
+    (out / "fake").mkdir(parents=True)
+    write_video(out / "fake" / "kept.mp4", np.zeros((4, 16, 16, 3), np.uint8), 8.0)
+    before = (out / "fake" / "kept.mp4").read_bytes()
+    assert_one_line(
+        capsys,
+        "already holds samples (--overwrite",
+        "sample",
+        "--model",
+        str(motion_model),
+        "--data",
+        str(tiny_toy),
+        "--num",
+        "1",
+        "-o",
+        str(out),
+    )
+    assert (out / "fake" / "kept.mp4").read_bytes() == before
+    real = tmp_path / "real"
+    write_video(real / "kept.mp4", np.zeros((4, 16, 16, 3), np.uint8), 8.0)
+    report = tmp_path / "report.json"
+    args = ["eval", "--real", str(real), "--fake", str(out / "fake"), "--metrics", "psnr"]
+    assert run(capsys, *args, "-o", str(report))[0] == 0
+    first = report.read_text()
+    assert_one_line(capsys, "exists (--overwrite replaces it)", *args, "-o", str(report))
+    assert report.read_text() == first
+    assert_one_line(capsys, "must end in .json", *args, "-o", str(tmp_path / "report.txt"))

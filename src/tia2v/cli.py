@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--split", default="test")
     sample.add_argument("--num", type=int, help="number of clips (default: all)")
     sample.add_argument("-o", "--output", required=True, type=Path, help="output folder")
+    sample.add_argument(
+        "--overwrite", action="store_true", help="write into a folder that holds samples"
+    )
     sample.add_argument("--refine", action="store_true", help="SHR refiner: 2x resolution")
     _add_sampling_args(sample)
 
@@ -191,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "-o", "--output", required=True, type=Path, help="report .json (a .md is written beside it)"
     )
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing report")
     evaluate.add_argument("--plot", type=Path, help="folder for PNG charts")
     evaluate.add_argument(
         "--audio",
@@ -213,6 +217,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     from tia2v.metrics.evaluate import Networks, evaluate, markdown
 
+    _writable_output(args.output, ".json", args.overwrite, [args.output.with_suffix(".md")])
     nets = Networks(args.i3d, args.inception, args.fd_net, args.clip, args.clap)
     report = evaluate(
         args.real, args.fake, args.metrics, nets, progress=not args.quiet, audio_dir=args.audio
@@ -286,6 +291,15 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     from tia2v.pipeline.dataset import sample_dataset
+
+    if args.output.is_file():
+        raise InputError(f"-o {args.output}: is a file; give a folder")
+    if any((args.output / "fake").glob("*.mp4")) and not args.overwrite:
+        raise InputError(f"-o {args.output}: already holds samples (--overwrite writes over them)")
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"-o {args.output}: cannot create it ({exc.strerror})") from exc
 
     written = sample_dataset(
         args.model,
