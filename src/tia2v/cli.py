@@ -439,5 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if args.debug:
             raise
-        print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", file=sys.stderr)
+        print(
+            f"internal error: {type(exc).__name__}: {exc} (a tia2v bug: please report it with "
+            "the output of the same command with --debug)",
+            file=sys.stderr,
+        )
         return 1
