@@ -45,6 +45,9 @@ def test_a_truncated_weights_file_is_one_error_naming_it(motion_model, tmp_path)
     save_model_folder(tmp_path, cfg, [(network, None)], card=None)
     weights = tmp_path / "motion.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(InputError, match="does not verify: .*motion.safetensors: 1000 bytes"):
+        load_network(tmp_path, cfg, "motion")
+    (tmp_path / "manifest.json").unlink()  # a folder from before manifests: read, and refused
     with pytest.raises(InputError, match="motion.safetensors: missing or corrupt"):
         load_network(tmp_path, cfg, "motion")
     (tmp_path / "empty").mkdir()

@@ -129,7 +129,7 @@ def test_bad_inputs_are_one_line_exit_2(motion_model, tiny_toy, tmp_path):
     (corrupt / "motion.safetensors").write_bytes(b"garbage")
     assert_one_line_exit_2(
         generate("--model", str(corrupt), "--text", "x", *out),
-        "motion.safetensors: missing or corrupt",
+        "motion.safetensors: 7 bytes, the manifest says",
     )
     mismatch = tmp_path / "mismatch"
     shutil.copytree(motion_model, mismatch)

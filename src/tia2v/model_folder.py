@@ -133,5 +133,6 @@ def save_model_folder(
     save_config(cfg, folder / "config.yaml")
     if card is not None:
         (folder / "README.md").write_text(card)
-    write_manifest(folder, [p.name for p in folder.glob("*.safetensors")] + ["config.yaml"])
+    # The weights only: config.yaml's sample defaults are the user's to edit.
+    write_manifest(folder, [p.name for p in folder.glob("*.safetensors")])
     return folder

@@ -57,6 +57,7 @@ def test_content_then_motion_then_generate_from_the_cli(tiny_toy, tmp_path):
         "motion.safetensors",
         "encoders.safetensors",
         "README.md",
+        "manifest.json",
     }
     assert "train motion --config tiny" in (model / "README.md").read_text()
     result = tia2v(
