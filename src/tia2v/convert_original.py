@@ -26,7 +26,6 @@ guidance scales to 1.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 import shutil
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch
 
 from tia2v.config import ExperimentConfig
 from tia2v.errors import InputError
+from tia2v.manifest import file_sha256
 from tia2v.model_folder import save_model_folder
 from tia2v.models.network import TIA2VNetwork
 
@@ -184,14 +184,6 @@ def converted_config(cfg: ExperimentConfig) -> ExperimentConfig:
     )
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def refuse_motion(path: Path) -> None:
     """The original's motion model cannot be reproduced exactly: one clear error, always."""
     state = load_original(path)
@@ -223,7 +215,7 @@ def convert(content: Path, cfg: ExperimentConfig, out_dir: Path, motion: Path | 
         )
     conversion = convert_content_state(original, network.unet, str(content))
     network.unet.load_state_dict(conversion.state)
-    digest = sha256(content)
+    digest = file_sha256(content)
     card = f"""# tia2v content model converted from the original TIA2V code
 
 Source: `{content.name}` (sha256 `{digest}`), converted by `tia2v convert-original`:
