@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an existing output (kept by default)"
     )
     generate.add_argument("--long", action="store_true", help="as long as the audio: chained clips")
+    generate.add_argument(
+        "--fps", type=float, help="frames per second (default: the rate the model was trained at)"
+    )
     generate.add_argument("--refine", action="store_true", help="SHR refiner: 2x resolution")
     generate.add_argument(
         "--strength", type=float, help="refiner strength in [0, 1] (default 0.375)"
@@ -278,6 +281,7 @@ def _generate(args: argparse.Namespace) -> int:
         audio=args.audio,
         seed=args.seed,
         long=args.long,
+        fps=args.fps,
         strength=args.strength,
         progress=not args.quiet,
         **_pipeline_options(args),

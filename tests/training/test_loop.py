@@ -3,6 +3,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -270,3 +271,28 @@ def test_sigterm_stops_after_the_step_with_a_checkpoint(tiny_toy, tmp_path, monk
     assert load_checkpoint(find_checkpoint(tmp_path / "term"))["state"]["step"] == 3
     last = json.loads((tmp_path / "term" / "log.jsonl").read_text().splitlines()[-1])
     assert last["step"] == 3
+
+
+def test_a_model_trained_on_30_fps_clips_generates_at_30_fps(tmp_path, caplog):
+    from tia2v import TIA2VPipeline
+    from tia2v.data.synth import synthesize
+
+    root = tmp_path / "toy30"
+    synthesize(
+        root, num_train=2, num_test=1, seed=4, size=16, num_frames=8, fps=30.0, progress=False
+    )
+    train(tiny_cfg(root, tmp_path / "c", "train.max_steps=2"), "content", progress=False)
+    cfg = tiny_cfg(root, tmp_path / "m", "train.max_steps=2", f"train.init_from={tmp_path / 'c'}")
+    train(cfg, "motion", progress=False)
+    pipe = TIA2VPipeline.from_pretrained(tmp_path / "m" / "model", "cpu")
+    assert pipe.cfg.sample.fps == 30.0  # the tiny preset says 8; the clips said 30
+    audio = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    out = pipe(text="a red circle", audio=audio, audio_rate=16000, num_inference_steps=2)
+    frames = pipe.cfg.data.num_frames
+    assert out.fps == 30.0 and len(out.audio) == round(frames / 30.0 * 16000)
+    assert not caplog.records
+    slower = pipe(
+        text="a red circle", audio=audio, audio_rate=16000, num_inference_steps=2, fps=10.0
+    )
+    assert slower.fps == 10.0 and len(slower.audio) == round(frames / 10.0 * 16000)
+    assert "differs from the 30 fps the model was trained at" in caplog.text

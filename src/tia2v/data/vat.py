@@ -20,7 +20,7 @@ from tia2v.config import DataConfig
 from tia2v.data.cache import EmbeddingCache
 from tia2v.errors import DataError, MediaError
 from tia2v.frames import frames_to_video, to_model_frames
-from tia2v.io import load_audio, read_video
+from tia2v.io import load_audio, probe_video, read_video
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,12 @@ class VATDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.clips)
+
+    def example_fps(self, sample: int = 64) -> float:
+        """The frame rate of an example (the clips' fps over ``frame_stride``), the median over
+        up to ``sample`` clips, read from the stream headers."""
+        rates = [probe_video(clip.video)[1] for clip in self.clips[:sample]]
+        return float(np.median(rates)) / self.cfg.frame_stride
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

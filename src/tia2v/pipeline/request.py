@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import platform
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from tia2v.encoders.base import Encoded
 from tia2v.errors import InputError
 from tia2v.pipeline.first_frame_lock import locks_first_frame
 from tia2v.sampling.registry import get_sampler
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -157,6 +160,14 @@ def build_request(
         _finite(f"guidance {name}", scale)
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise InputError(f"fps must be a positive number, got {fps}")
+    if fps is not None and abs(fps - defaults.fps) > 1e-6 * defaults.fps:
+        logger.warning(
+            "fps %g differs from the %g fps the model was trained at: motion and the audio "
+            "windows follow %g fps",
+            fps,
+            defaults.fps,
+            fps,
+        )
     if num_frames is not None and num_frames < 1:
         raise InputError(f"num_frames must be ≥ 1, got {num_frames}")
     return Request(

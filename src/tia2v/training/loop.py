@@ -121,6 +121,7 @@ def sample_video(
             image=item["first_frame"],
             audio=audio,
             audio_rate=cfg.data.audio_rate,
+            fps=item["fps"],
         )
         out.save(path)
     finally:
@@ -343,6 +344,9 @@ def train(
         }
         (run_dir / "sync.json").write_text(json.dumps(sync))
 
-        export_run(run_dir, run_dir / "model", network, ema, cfg, stage, step)
+        # The model folder generates at the rate it was trained at (generate's default fps).
+        fps = dataset.example_fps()
+        exported = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, fps=fps))
+        export_run(run_dir, run_dir / "model", network, ema, exported, stage, step)
     accelerator.wait_for_everyone()
     return run_dir
