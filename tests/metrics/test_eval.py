@@ -291,3 +291,17 @@ def test_av_align_prefers_the_wav_to_the_mp4_track(tmp_path):
     write_audio(elsewhere / "v.wav", np.zeros(2 * RATE, np.float32), RATE)  # no onsets
     given = evaluate(real, fake, ["av_align"], Networks(), progress=False, audio_dir=elsewhere)
     assert given["per_video"]["v"]["av_align"] == 0.0
+
+
+def test_swapped_networks_are_skipped_and_the_rest_computed(folders, tmp_path):
+    torch.jit.script(TinyI3D()).save(str(tmp_path / "i3d_torchscript.pt"))
+    torch.jit.script(TinyInception()).save(str(tmp_path / "inception-2015-12-05.pt"))
+    swapped = Networks(
+        str(tmp_path / "inception-2015-12-05.pt"), str(tmp_path / "i3d_torchscript.pt")
+    )
+    report = evaluate(*folders, ["fvd", "fid", "psnr"], swapped, progress=False)
+    metrics = report["metrics"]
+    assert metrics["fvd"] == metrics["fid"] == "not computed: its network failed (see skipped)"
+    assert 15 < metrics["psnr"] < 40
+    text = "\n".join(report["skipped"])
+    assert "--i3d" in text and "--inception" in text and "is it the right network" in text

@@ -35,6 +35,13 @@ class Networks:
     clap: str | None = None
 
 
+# metric -> (its flag, the function that turns frames into that network's features)
+FEATURE_NETWORKS = {
+    "fvd": ("--i3d", frechet.i3d_features),
+    "fid": ("--inception", frechet.inception_features),
+    "fd": ("--fd-net", frechet.inception_features),
+}
+
 NOT_COMPUTED = {
     "fvd": f"not computed: give --i3d {I3D_HINT}",
     "fid": f"not computed: give --inception {INCEPTION_HINT}",
@@ -115,7 +122,9 @@ def evaluate(
 
         clap = ClapScorer.from_pretrained(nets.clap)
 
-    per_video, features = {}, {k: ([], []) for k in ("fvd", "fid", "fd")}
+    per_video, features = {}, {k: ([], []) for k in FEATURE_NETWORKS}
+    feature_nets = {"fvd": i3d, "fid": inception, "fd": fd_net}
+    failed = set()
     onset_sources = {}
     for clip_id in tqdm(ids, desc="eval", unit="video", disable=not progress):
         try:
@@ -166,14 +175,25 @@ def evaluate(
             row.update({k: v for k, v in clip.scores(b, caption).items() if k in metrics})
         if clap is not None and caption and audio is not None:
             row["clap_audio_text"] = clap.audio_text(audio, rate, caption)
-        for name, net, fn in (
-            ("fvd", i3d, frechet.i3d_features),
-            ("fid", inception, frechet.inception_features),
-            ("fd", fd_net, frechet.inception_features),
-        ):
-            if net is not None:
-                features[name][0].append(np.atleast_2d(fn(net, a)))
-                features[name][1].append(np.atleast_2d(fn(net, b)))
+        for name, (flag, fn) in FEATURE_NETWORKS.items():
+            net = feature_nets[name]
+            if net is None:
+                continue
+            try:
+                pair = np.atleast_2d(fn(net, a)), np.atleast_2d(fn(net, b))
+            except Exception as exc:  # noqa: BLE001 - a user-given network, e.g. --i3d and --inception swapped
+                reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+                skipped.append(
+                    f"{flag} {getattr(nets, flag[2:].replace('-', '_'))}: failed on "
+                    f"{clip_id}.mp4 ({type(exc).__name__}: {reason}); {name} not computed "
+                    "(is it the right network for this flag?)"
+                )
+                feature_nets[name] = None
+                features[name] = ([], [])
+                failed.add(name)
+                continue
+            features[name][0].append(pair[0])
+            features[name][1].append(pair[1])
         per_video[clip_id] = row
 
     summary = {}
@@ -187,6 +207,8 @@ def evaluate(
             summary[label] = fd
         elif values:
             summary[name] = float(np.mean(values))
+        elif name in failed:
+            summary[name] = "not computed: its network failed (see skipped)"
         elif name in NOT_COMPUTED:
             summary[name] = NOT_COMPUTED[name]
     for key in (
