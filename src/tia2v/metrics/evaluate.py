@@ -181,7 +181,7 @@ def evaluate(
                 continue
             try:
                 pair = np.atleast_2d(fn(net, a)), np.atleast_2d(fn(net, b))
-            except Exception as exc:  # noqa: BLE001 - a user-given network, e.g. --i3d and --inception swapped
+            except Exception as exc:  # noqa: BLE001 - a user-given network (--i3d, --inception swapped)
                 reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
                 skipped.append(
                     f"{flag} {getattr(nets, flag[2:].replace('-', '_'))}: failed on "
