@@ -181,7 +181,8 @@ def evaluate(
                 continue
             try:
                 pair = np.atleast_2d(fn(net, a)), np.atleast_2d(fn(net, b))
-            except Exception as exc:  # noqa: BLE001 - a user-given network (--i3d, --inception swapped)
+            # A user-given network may fail in any way (--i3d and --inception swapped, say).
+            except Exception as exc:  # noqa: BLE001
                 reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
                 skipped.append(
                     f"{flag} {getattr(nets, flag[2:].replace('-', '_'))}: failed on "
