@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -92,3 +93,46 @@ def test_sampler_choices_come_from_the_registry():
     generate = build_parser()._subparsers._group_actions[0].choices["generate"]
     sampler = next(a for a in generate._actions if a.dest == "sampler")
     assert list(sampler.choices) == list(SAMPLERS)
+
+
+def test_transformers_load_reports_only_with_debug(tiny_clip_text_dir, toy_root, tmp_path):
+    """A full CLIP folder read as a text encoder makes transformers list the vision weights it
+    leaves out, a report that looks like a broken checkpoint: shown only with --debug."""
+    import shutil
+
+    from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPVisionConfig
+
+    folder = Path(shutil.copytree(tiny_clip_text_dir, tmp_path / "clip"))
+    text = CLIPTextConfig.from_pretrained(folder)
+    vision = CLIPVisionConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=4,
+        projection_dim=16,
+    )
+    CLIPModel(
+        CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=16)
+    ).save_pretrained(folder)
+    data = Path(shutil.copytree(toy_root, tmp_path / "toy"))
+    args = [
+        "prepare",
+        str(data),
+        "--config",
+        "tiny",
+        "--set",
+        "encoders.text=clip",
+        "--set",
+        f"encoders.text_path={folder}",
+        "--set",
+        "data.image_size=32",
+    ]
+    quiet = tia2v("--quiet", *args)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "UNEXPECTED" not in quiet.stderr
+    shutil.rmtree(data / "cache", ignore_errors=True)
+    debug = tia2v("--quiet", "--debug", *args)
+    assert debug.returncode == 0, debug.stderr
+    assert "UNEXPECTED" in debug.stderr
