@@ -68,18 +68,22 @@ def random_beats(cfg: BEATsConfig = TINY_BEATS) -> BEATs:
     return model.eval()
 
 
-def tiny_clip_vision() -> CLIPVisionModelWithProjection:
-    torch.manual_seed(0)
-    config = CLIPVisionConfig(
+def tiny_clip_vision_config(projection_dim: int = 16, layers: int = 2) -> CLIPVisionConfig:
+    """A CLIP vision tower of width 32 on 32 px images in 8 px patches."""
+    return CLIPVisionConfig(
         image_size=32,
         patch_size=8,
         hidden_size=32,
         intermediate_size=64,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=4,
-        projection_dim=16,
+        projection_dim=projection_dim,
     )
-    return CLIPVisionModelWithProjection(config)
+
+
+def tiny_clip_vision(projection_dim: int = 16, layers: int = 2) -> CLIPVisionModelWithProjection:
+    torch.manual_seed(0)
+    return CLIPVisionModelWithProjection(tiny_clip_vision_config(projection_dim, layers))
 
 
 def manual_attention(module, heads, x, context, mask=None):

@@ -100,19 +100,13 @@ def test_transformers_load_reports_only_with_debug(tiny_clip_text_dir, toy_root,
     leaves out, a report that looks like a broken checkpoint: shown only with --debug."""
     import shutil
 
-    from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPVisionConfig
+    from transformers import CLIPConfig, CLIPModel, CLIPTextConfig
+
+    from tests.helpers import tiny_clip_vision_config
 
     folder = Path(shutil.copytree(tiny_clip_text_dir, tmp_path / "clip"))
     text = CLIPTextConfig.from_pretrained(folder)
-    vision = CLIPVisionConfig(
-        image_size=32,
-        patch_size=8,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        projection_dim=16,
-    )
+    vision = tiny_clip_vision_config(layers=1)
     CLIPModel(
         CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=16)
     ).save_pretrained(folder)

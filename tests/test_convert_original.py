@@ -7,9 +7,8 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from tests.helpers import manual_attention
+from tests.helpers import manual_attention, tiny_clip_vision
 from tia2v import TIA2VPipeline
 from tia2v.config import apply_overrides, resolve_config
 from tia2v.convert_original import convert, convert_content_state, converted_config
@@ -190,18 +189,7 @@ def test_converted_blocks_compute_the_originals_resblock_and_spatial_transformer
 
 
 def test_convert_original_writes_a_model_folder_that_generates(tmp_path, tiny_clip_text_dir):
-    torch.manual_seed(0)
-    vision = CLIPVisionModelWithProjection(
-        CLIPVisionConfig(
-            image_size=32,
-            patch_size=8,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=1,
-            num_attention_heads=4,
-            projection_dim=32,
-        )
-    )
+    vision = tiny_clip_vision(projection_dim=32, layers=1)  # the model's 32-d context
     vision.save_pretrained(tmp_path / "vision")
     base = apply_overrides(
         resolve_config("tiny"),
