@@ -419,12 +419,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # transformers' weight-loading reports (UNEXPECTED keys …) only with --debug; set either
     # way, so that an environment inherited from another tia2v call does not decide
-    verbosity = "warning" if args.debug else "error"
-    os.environ["TRANSFORMERS_VERBOSITY"] = verbosity
+    verbosity = logging.WARNING if args.debug else logging.ERROR
+    os.environ["TRANSFORMERS_VERBOSITY"] = logging.getLevelName(verbosity).lower()
     if "transformers" in sys.modules:
-        sys.modules["transformers"].utils.logging.set_verbosity(
-            logging.WARNING if args.debug else logging.ERROR
-        )
+        sys.modules["transformers"].utils.logging.set_verbosity(verbosity)
     if args.quiet:  # read by huggingface_hub and transformers when they are first imported
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
         if "transformers" in sys.modules:  # already imported (main called in-process)
