@@ -155,6 +155,8 @@ class TrainConfig:
     warmup_steps: int = bounded(0, low=0)  # linear learning-rate warm-up
     grad_clip: float = bounded(1.0, above=0)  # gradient-norm clip
     mixed_precision: str = choice("no", "bf16", "fp16")  # autocast on GPU (never on CPU)
+    tf32: bool = True  # TF32 matrix products and convolutions on GPU
+    compile: bool = False  # torch.compile the UNet on GPU (never on CPU)
     ema_decay: float = bounded(0.9999, low=0, high=1)  # EMA decay
     ema_warmup: int = bounded(0, low=0)  # steps before the EMA starts averaging
     freeze_spatial: bool = True  # motion stage: train the temporal layers only

@@ -22,3 +22,20 @@ def test_shadows_follow_the_weights_to_another_device():
     ema = EMA(layer, decay=0.9).to(torch.device("meta"))
     assert {v.device.type for v in ema.shadow.values()} == {"meta"}
     assert set(ema.shadow) == {"weight", "bias"}
+
+
+def test_one_fused_update_equals_a_lerp_per_trained_parameter():
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    module[0].weight.requires_grad_(False)  # frozen: not averaged
+    ema = EMA(module, decay=0.9)
+    expected = {name: value.clone() for name, value in ema.shadow.items()}
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(1.0)
+    ema.update(module, step=100)
+    rate = ema.rate(100)
+    trained = dict(module.named_parameters())
+    assert set(ema.shadow) == {"0.bias", "2.weight", "2.bias"}
+    for name, old in expected.items():
+        assert torch.allclose(ema.shadow[name], rate * old + (1 - rate) * trained[name])

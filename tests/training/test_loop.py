@@ -296,3 +296,34 @@ def test_a_model_trained_on_30_fps_clips_generates_at_30_fps(tmp_path, caplog):
     )
     assert slower.fps == 10.0 and len(slower.audio) == round(frames / 10.0 * 16000)
     assert "differs from the 30 fps the model was trained at" in caplog.text
+
+
+@pytest.mark.parametrize("stage", ["content", "motion", "refiner"])
+def test_every_trained_parameter_gets_a_gradient_whatever_is_dropped(tiny_toy, stage):
+    """DDP runs without its unused-parameter search: that is right only if every trainable
+    parameter takes part in every step, with every condition dropped or none."""
+    from tia2v.data.vat import VATDataset, collate
+    from tia2v.models.network import stage_model
+
+    cfg = tiny_cfg(tiny_toy, "unused")
+    data = cfg.data.__class__(**{**cfg.data.__dict__, "image_size": stage_model(cfg, stage)[1]})
+    batch = collate([VATDataset(data, "train")[i] for i in range(2)])
+    diffusion = Diffusion.from_config(cfg.diffusion)
+    network = TIA2VNetwork(cfg, stage)
+    if stage == "motion":
+        network.freeze_spatial()
+    modalities = {"content": ("text", "image"), "motion": ("text", "image", "audio")}
+    for kept in (False, True):
+        network.zero_grad(set_to_none=True)
+        keep = {m: torch.full((2,), kept) for m in modalities.get(stage, ("text",))}
+        losses = training_losses(
+            diffusion,
+            cfg.diffusion,
+            lambda x, s: network(x, diffusion.model_timesteps(s), batch, keep),  # noqa: B023
+            batch["video"],
+            torch.tensor([5, 60]),
+            torch.randn_like(batch["video"]),
+        )
+        losses["loss"].mean().backward()
+        missing = [n for n, p in network.named_parameters() if p.requires_grad and p.grad is None]
+        assert not missing, (kept, missing[:5])

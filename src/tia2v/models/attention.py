@@ -146,12 +146,18 @@ class SpatialTransformer(nn.Module):
 class TemporalTransformerBlock(nn.Module):
     def __init__(self, dim: int, heads: int, context_dim: int, audio: bool = True):
         super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.norm3, self.norm4 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.norm1, self.norm3, self.norm4 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim) if audio else None
         self.frame_attn = Attention(dim, heads)
         self.audio_attn = Attention(dim, heads, context_dim) if audio else None
         self.text_attn = Attention(dim, heads, context_dim)
         self.ff = FeedForward(dim)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if self.norm2 is None:  # older refiner files carry an audio norm that was never used
+            state_dict.pop(f"{prefix}norm2.weight", None)
+            state_dict.pop(f"{prefix}norm2.bias", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(
         self,

@@ -65,15 +65,15 @@ class TIA2VNetwork(nn.Module):
 
     def load_saved_state(self, state: dict[str, torch.Tensor]) -> None:
         """Loads ``saved_state`` output strictly (frozen encoders keep their pretrained weights)."""
-        expected = set(self.saved_state())
-        missing, unexpected = expected - set(state), set(state) - expected
+        result = self.load_state_dict(state, strict=False)
+        missing = set(result.missing_keys) & set(self.saved_state())  # frozen ones: not saved
+        unexpected = set(result.unexpected_keys)
         if missing or unexpected:
             raise KeyError(
                 f"weights do not match the model: "
                 f"{len(missing)} missing (e.g. {sorted(missing)[:1]}), "
                 f"{len(unexpected)} unexpected (e.g. {sorted(unexpected)[:1]})"
             )
-        self.load_state_dict(state, strict=False)
 
     def freeze_spatial(self) -> None:
         """Motion stage: only temporal layers and the audio encoder train."""

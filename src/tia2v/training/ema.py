@@ -32,10 +32,10 @@ class EMA:
 
     @torch.no_grad()
     def update(self, module: nn.Module, step: int) -> None:
-        rate = self.rate(step)
-        for name, parameter in module.named_parameters():
-            if name in self.shadow:
-                self.shadow[name].lerp_(parameter.detach(), 1.0 - rate)
+        """One fused ``lerp`` over every shadow (a few kernels, not one per parameter)."""
+        parameters = dict(module.named_parameters())
+        trained = [parameters[name].detach() for name in self.shadow]
+        torch._foreach_lerp_(list(self.shadow.values()), trained, 1.0 - self.rate(step))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return dict(self.shadow)

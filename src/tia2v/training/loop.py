@@ -138,12 +138,17 @@ def train(
 
     tc = cfg.train
     use_cuda = torch.cuda.is_available()
+    if use_cuda and tc.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     accelerator = Accelerator(
         cpu=not use_cuda,
         mixed_precision=tc.mixed_precision
         if use_cuda
         else "no",  # bf16 on these CPUs is 20-55x slower
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        # a dropped condition is swapped for its null with torch.where, so every trainable
+        # parameter takes part in every step and DDP needs no unused-parameter search
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
     )
     rank, world = accelerator.process_index, accelerator.num_processes
     run_dir = Path(tc.run_dir)
@@ -181,6 +186,8 @@ def train(
         scheduler.load_state_dict(checkpoint["scheduler"])
         step = checkpoint["state"]["step"]
     model, optimizer = accelerator.prepare(network, optimizer)
+    if tc.compile and use_cuda:
+        network.unet.compile()  # in place: the DDP wrapper and the EMA see the same parameters
     ema.to(accelerator.device)
     diffusion = Diffusion.from_config(cfg.diffusion)
     highest_t = max(1, round(tc.max_noise * diffusion.num_timesteps))  # t < highest_t
@@ -192,7 +199,11 @@ def train(
     batches = StepBatches(len(dataset), tc.batch_size * tc.grad_accum, tc.seed, rank, world, step)
     loader = iter(
         DataLoader(
-            dataset, batch_sampler=batches, collate_fn=collate, num_workers=cfg.data.num_workers
+            dataset,
+            batch_sampler=batches,
+            collate_fn=collate,
+            num_workers=cfg.data.num_workers,
+            pin_memory=use_cuda,
         )
     )
     drop = {"text": tc.drop_text, "image": tc.drop_image, "audio": tc.drop_audio}
@@ -209,6 +220,7 @@ def train(
 
     def save() -> Path | None:
         nonlocal saved_step
+        check_finite()  # never a checkpoint of weights that met a non-finite loss
         saved_step = step
         accelerator.wait_for_everyone()
         if not accelerator.is_main_process:
@@ -233,7 +245,16 @@ def train(
         disable=not (progress and accelerator.is_main_process),
     )
     last_time, last_saved, saved_step = time.perf_counter(), None, -1
+    finite = torch.ones((), dtype=torch.bool, device=accelerator.device)
     stop = StopRequest()
+
+    def check_finite() -> None:
+        """Stops on a non-finite loss since the last check, before the weights are saved."""
+        if not finite:
+            raise TrainingError(
+                f"non-finite loss by step {step}; stopped without saving. Last good checkpoint: "
+                f"{last_saved or 'none'}. Lower train.lr or raise train.warmup_steps."
+            )
     try:
         stop.install()
         while step < tc.max_steps:
@@ -242,14 +263,17 @@ def train(
                 int(np.random.SeedSequence([tc.seed, step, rank]).generate_state(1)[0])
             )
             torch.manual_seed(int(generator.initial_seed()) + 1)  # dropout masks
-            terms = {"loss": 0.0, "mse": 0.0, "vb": 0.0}
+            # summed on the device; read (one host sync) only when a log row is written
+            terms = {k: torch.zeros((), device=accelerator.device) for k in ("loss", "mse", "vb")}
             for micro in range(tc.grad_accum):
                 part = {
                     k: v[micro * tc.batch_size : (micro + 1) * tc.batch_size]
                     for k, v in batch.items()
                 }
                 part = {
-                    k: v.to(accelerator.device) if isinstance(v, torch.Tensor) else v
+                    k: v.to(accelerator.device, non_blocking=True)
+                    if isinstance(v, torch.Tensor)
+                    else v
                     for k, v in part.items()
                 }
                 x0 = part["video"]
@@ -275,15 +299,10 @@ def train(
                         known,
                     )
                     loss = losses["loss"].mean() / tc.grad_accum
-                    if not torch.isfinite(loss):
-                        raise TrainingError(
-                            f"non-finite loss at step {step}; stopped without saving. "
-                            "Last good checkpoint: "
-                            f"{last_saved or 'none'}. Lower train.lr or raise train.warmup_steps."
-                        )
                     accelerator.backward(loss)
                 for key in terms:
-                    terms[key] += losses[key].mean().item() / tc.grad_accum
+                    terms[key] += losses[key].detach().mean() / tc.grad_accum
+            finite &= torch.isfinite(terms["loss"])
             grad_norm = accelerator.clip_grad_norm_(parameters, tc.grad_clip)
             optimizer.step()
             scheduler.step()
@@ -291,7 +310,10 @@ def train(
             step += 1
             ema.update(network, step)
             bar.update(1)
+            if step % tc.log_every == 0 or step == tc.max_steps:
+                check_finite()
             if log is not None and (step % tc.log_every == 0 or step == tc.max_steps):
+                terms = {k: v.item() for k, v in terms.items()}
                 now = time.perf_counter()
                 rate = (
                     tc.log_every / (now - last_time) if step % tc.log_every == 0 else float("nan")
