@@ -215,7 +215,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tiny_toy, tmp_path,
 
     monkeypatch.setattr(loop_module, "training_losses", poisoned)
     cfg = tiny_cfg(tiny_toy, tmp_path / "nan", "train.max_steps=5", "train.save_every=2")
-    with pytest.raises(TrainingError, match=r"non-finite loss at step 2.*step_00000002"):
+    with pytest.raises(TrainingError, match=r"non-finite loss by step 3.*step_00000002"):
         train(cfg, "content", progress=False)
     assert load_checkpoint(find_checkpoint(tmp_path / "nan"))["state"]["step"] == 2
 
