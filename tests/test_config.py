@@ -153,3 +153,30 @@ def test_removed_keys_without_effect_warn(tmp_path, caplog):
     warned = " ".join(record.getMessage() for record in caplog.records)
     for key in ("model.channels_last", "train.resume", "sample.seed"):
         assert key in warned
+
+
+def test_a_config_file_starts_from_its_base(tmp_path):
+    (tmp_path / "mine.yaml").write_text("base: paper-urmp\ndata:\n  root: /data/urmp\n")
+    (tmp_path / "run.yaml").write_text("base: mine.yaml\ntrain:\n  lr: 1.0e-4\n")
+    cfg = resolve_config(str(tmp_path / "run.yaml"))
+    paper = resolve_config("paper-urmp")
+    assert cfg.data.root == "/data/urmp" and cfg.train.lr == 1e-4
+    assert cfg.model == paper.model and cfg.encoders == paper.encoders
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(ConfigError, match="comes back"):
+        resolve_config(str(tmp_path / "a.yaml"))
+    (tmp_path / "c.yaml").write_text("base: nowhere\n")
+    with pytest.raises(ConfigError, match="c.yaml: base 'nowhere' is neither"):
+        resolve_config(str(tmp_path / "c.yaml"))
+
+
+@pytest.mark.parametrize("data_set", ["urmp", "landscape"])
+def test_the_shr_presets_have_the_original_refiners_shape(data_set):
+    cfg, paper = resolve_config(f"paper-{data_set}-shr"), resolve_config(f"paper-{data_set}")
+    model = cfg.refiner.model
+    assert (model.model_channels, model.channel_mult) == (64, (1, 1, 2, 3, 4))
+    assert (model.attention_resolutions, model.num_heads, model.num_res_blocks) == ((16, 8), 4, 2)
+    assert cfg.data.image_size * cfg.refiner.scale == 128
+    assert (cfg.train.batch_size, cfg.train.lr) == (2, 5e-5)
+    assert (cfg.data, cfg.diffusion, cfg.encoders) == (paper.data, paper.diffusion, paper.encoders)

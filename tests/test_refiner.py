@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import numpy as np
@@ -8,6 +9,7 @@ from tests.helpers import tiny_cfg
 from tia2v import TIA2VPipeline
 from tia2v.conditions import Conditions
 from tia2v.errors import InputError
+from tia2v.manifest import manifest_problem
 from tia2v.models.layout import lowres_view, upsample_video
 from tia2v.models.network import TIA2VNetwork
 from tia2v.training.loop import train
@@ -16,17 +18,36 @@ from tia2v.training.loop import train
 @pytest.fixture(scope="module")
 def refined_model(motion_model, tiny_toy, tmp_path_factory):
     runs = tmp_path_factory.mktemp("refiner")
-    train(tiny_cfg(tiny_toy, runs / "r", "train.max_steps=2"), "refiner", progress=False)
-    exported = runs / "r" / "model"
-    assert {p.name for p in exported.iterdir()} >= {
-        "refiner.safetensors",
-        "refiner_encoders.safetensors",
-    }
     folder = runs / "combined"
     shutil.copytree(motion_model, folder)
+    cfg = tiny_cfg(tiny_toy, runs / "r", "train.max_steps=2", f"train.attach_to={folder}")
+    train(cfg, "refiner", progress=False)
+    exported = runs / "r" / "model"
     for name in ("refiner.safetensors", "refiner_encoders.safetensors"):
-        shutil.copy(exported / name, folder / name)
+        assert (folder / name).read_bytes() == (exported / name).read_bytes()
+    assert manifest_problem(folder) is None
+    assert "refiner.safetensors" in json.loads((folder / "manifest.json").read_text())["files"]
+    assert (folder / "motion.safetensors").read_bytes() == (
+        motion_model / "motion.safetensors"
+    ).read_bytes()
     return folder
+
+
+def test_a_refiner_that_cannot_serve_the_model_is_refused_before_training(
+    motion_model, tiny_toy, tmp_path
+):
+    cfg = tiny_cfg(
+        tiny_toy,
+        tmp_path / "r",
+        "diffusion.num_timesteps=50",
+        f"train.attach_to={motion_model}",
+    )
+    with pytest.raises(InputError, match=r"train.attach_to .*diffusion differs"):
+        train(cfg, "refiner", progress=False)
+    assert not (tmp_path / "r").exists()
+    content = tiny_cfg(tiny_toy, tmp_path / "c", f"train.attach_to={motion_model}")
+    with pytest.raises(InputError, match="only a refiner"):
+        train(content, "content", progress=False)
 
 
 def test_refiner_is_text_only_with_temporal_layers(tiny_toy):

@@ -28,7 +28,14 @@ from tia2v.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-PRESETS = ("tiny", "demo", "paper-urmp", "paper-landscape")
+PRESETS = (
+    "tiny",
+    "demo",
+    "paper-urmp",
+    "paper-landscape",
+    "paper-urmp-shr",
+    "paper-landscape-shr",
+)
 
 
 def choice(default: str, *others: str) -> Any:
@@ -147,6 +154,7 @@ class TrainConfig:
 
     run_dir: str = "runs/default"  # checkpoints, log and exported model
     init_from: str = ""  # motion stage: content run or model folder to start from
+    attach_to: str = ""  # refiner stage: model folder that receives the trained refiner
     max_steps: int = bounded(100_000, low=0)  # optimiser steps
     batch_size: int = bounded(1, low=1)  # clips per micro-batch and process
     grad_accum: int = bounded(1, low=1)  # micro-batches per step
@@ -412,11 +420,27 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | Path, base: ExperimentConfig | None = None) -> ExperimentConfig:
-    """Loads a YAML config file strictly, on top of ``base`` (defaults when None)."""
+def load_config(
+    path: str | Path, base: ExperimentConfig | None = None, _seen: tuple[Path, ...] = ()
+) -> ExperimentConfig:
+    """Loads a YAML config file strictly, on top of ``base`` (defaults when None).
+
+    A file may start from another config: ``base: paper-urmp`` (a preset) or ``base: other.yaml``
+    (a path, relative to the file); its own keys are applied on top."""
     path = Path(path)
+    data = _read_yaml(path)
+    parent = data.pop("base", None)
+    if parent is not None:
+        if path.resolve() in _seen:
+            raise ConfigError(f"{path}: 'base' chain comes back to this file")
+        if not isinstance(parent, str):
+            raise ConfigError(f"{path}: 'base' must name a preset or a YAML file")
+        parent_path = preset_path(parent) if parent in PRESETS else path.parent / parent
+        if not parent_path.is_file():
+            raise ConfigError(f"{path}: base {parent!r} is neither a preset nor a file")
+        base = load_config(parent_path, base, (*_seen, path.resolve()))
     try:
-        return from_dict(ExperimentConfig, _read_yaml(path), base)
+        return from_dict(ExperimentConfig, data, base)
     except ConfigError as exc:
         if str(exc).startswith(str(path)):
             raise

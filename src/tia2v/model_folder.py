@@ -136,3 +136,60 @@ def save_model_folder(
     # The weights only: config.yaml's sample defaults are the user's to edit.
     write_manifest(folder, [p.name for p in folder.glob("*.safetensors")])
     return folder
+
+
+def refiner_mismatch(model: ExperimentConfig, refiner: ExperimentConfig) -> str | None:
+    """What keeps a refiner trained with config ``refiner`` from serving a model trained with
+    ``model`` (frame size and range, prompt encoder, noise schedule), or None."""
+    pairs = {
+        "data.image_size": (model.data.image_size, refiner.data.image_size),
+        "data.value_range": (model.data.value_range, refiner.data.value_range),
+        "encoders.text": (model.encoders.text, refiner.encoders.text),
+        "encoders.text_path": (model.encoders.text_path, refiner.encoders.text_path),
+        "encoders.text_max_length": (
+            model.encoders.text_max_length,
+            refiner.encoders.text_max_length,
+        ),
+        "diffusion": (model.diffusion, refiner.diffusion),
+    }
+    for key, (ours, theirs) in pairs.items():
+        if ours != theirs:
+            return f"{key} differs (model: {ours}, refiner: {theirs})"
+    return None
+
+
+def attach_refiner(refiner_folder: Path, model_folder: Path) -> Path:
+    """Copies the refiner of ``refiner_folder`` (its weights and its config's ``refiner``
+    section) into ``model_folder``, so that the model's pipeline refines with it. The folder
+    is rebuilt beside itself and swapped in: an interruption leaves the old one whole."""
+    import dataclasses
+    import shutil
+    import time
+
+    model_cfg, refiner_cfg = read_config(model_folder), read_config(refiner_folder)
+    if generator_stage(model_folder) is None:
+        raise InputError(f"{model_folder}: no motion or content model to attach a refiner to")
+    if not has_refiner(refiner_folder):
+        raise InputError(f"{refiner_folder}: holds no refiner ({weights_file('refiner')})")
+    problem = refiner_mismatch(model_cfg, refiner_cfg)
+    if problem:
+        raise InputError(f"cannot attach {refiner_folder} to {model_folder}: {problem}")
+    work = model_folder.with_name(f".{model_folder.name}.attach")
+    old = model_folder.with_name(f".{model_folder.name}.old")
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(model_folder, work)
+    for name in (weights_file("refiner"), encoders_file("refiner")):
+        shutil.copy2(refiner_folder / name, work / name)
+    cfg = dataclasses.replace(model_cfg, refiner=refiner_cfg.refiner)
+    save_config(cfg, work / "config.yaml")
+    card = work / "README.md"
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    note = f"\nRefiner attached {when} from `{refiner_folder}`.\n"
+    card.write_text((card.read_text() if card.is_file() else "") + note)
+    write_manifest(work, [p.name for p in work.glob("*.safetensors")])
+    load_network(work, cfg, "refiner")  # it loads, or the old folder stays untouched
+    shutil.rmtree(old, ignore_errors=True)
+    model_folder.replace(old)
+    work.replace(model_folder)
+    shutil.rmtree(old)
+    return model_folder

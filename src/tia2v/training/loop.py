@@ -27,7 +27,14 @@ from tia2v.diffusion.losses import sample_timesteps, training_losses
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError, TrainingError
 from tia2v.io import load_audio
-from tia2v.model_folder import generator_stage, read_stage_weights, split_state
+from tia2v.model_folder import (
+    attach_refiner,
+    generator_stage,
+    read_config,
+    read_stage_weights,
+    refiner_mismatch,
+    split_state,
+)
 from tia2v.models.network import TIA2VNetwork, stage_model
 from tia2v.models.unet import load_content_weights
 from tia2v.pipeline.pipeline import TIA2VPipeline
@@ -103,6 +110,17 @@ def _init_from(network: TIA2VNetwork, source: str) -> None:
     logger.info("initialised from %s: %s", source, report)
 
 
+def _check_attachable(cfg: ExperimentConfig, stage: str, folder: Path) -> None:
+    """``train.attach_to``, checked before training rather than after it."""
+    if stage != "refiner":
+        raise InputError("train.attach_to: only a refiner is attached to a model folder")
+    if generator_stage(folder) is None:
+        raise InputError(f"train.attach_to {folder}: not a model folder with a motion model")
+    problem = refiner_mismatch(read_config(folder), cfg)
+    if problem:
+        raise InputError(f"train.attach_to {folder}: {problem}")
+
+
 def sample_video(
     network: TIA2VNetwork, ema: EMA, cfg: ExperimentConfig, dataset: VATDataset, path: Path
 ) -> None:
@@ -170,6 +188,8 @@ def train(
                 "train.init_from: the motion stage starts from a content run or model folder"
             )
         _init_from(network, tc.init_from)
+    if tc.attach_to:
+        _check_attachable(cfg, stage, Path(tc.attach_to))
     if stage == "motion" and tc.freeze_spatial:
         network.freeze_spatial()
     parameters = [p for p in network.parameters() if p.requires_grad]
@@ -255,6 +275,7 @@ def train(
                 f"non-finite loss by step {step}; stopped without saving. Last good checkpoint: "
                 f"{last_saved or 'none'}. Lower train.lr or raise train.warmup_steps."
             )
+
     try:
         stop.install()
         while step < tc.max_steps:
@@ -370,5 +391,8 @@ def train(
         fps = dataset.example_fps()
         exported = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, fps=fps))
         export_run(run_dir, run_dir / "model", network, ema, exported, stage, step)
+        if tc.attach_to:
+            attach_refiner(run_dir / "model", Path(tc.attach_to))
+            logger.info("refiner attached to %s (generate --refine uses it)", tc.attach_to)
     accelerator.wait_for_everyone()
     return run_dir
