@@ -53,3 +53,24 @@ def test_a_truncated_weights_file_is_one_error_naming_it(motion_model, tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="not a model folder"):
         read_config(tmp_path / "empty")
+
+
+def test_encoder_files_shipped_inside_a_model_folder_are_found_from_anywhere(tmp_path, monkeypatch):
+    from tia2v.config import apply_overrides, resolve_config, save_config
+    from tia2v.model_folder import read_config
+
+    folder = tmp_path / "model"
+    (folder / "weights").mkdir(parents=True)
+    (folder / "weights" / "BEATs.pt").write_bytes(b"x")
+    cfg = apply_overrides(
+        resolve_config("tiny"),
+        ["encoders.audio=beats", "encoders.audio_path=weights/BEATs.pt", "encoders.text_path=gone"],
+    )
+    save_config(cfg, folder / "config.yaml")
+    monkeypatch.chdir(tmp_path)
+    read = read_config(folder)
+    assert read.encoders.audio_path == str(folder / "weights" / "BEATs.pt")
+    assert read.encoders.text_path == "gone"  # not there either: left for the loader to report
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "BEATs.pt").write_bytes(b"y")  # where the config says: used as is
+    assert read_config(folder).encoders.audio_path == "weights/BEATs.pt"

@@ -1,4 +1,4 @@
-"""The ``tia2v`` command line: synth, prepare, train, generate, sample, eval.
+"""The ``tia2v`` command line: synth, prepare, train, generate, sample, eval, download.
 
 Bad input ends in one line naming the file and the problem, exit code 2; an internal error
 exits 1. ``--debug`` shows tracebacks.
@@ -61,6 +61,21 @@ EVAL_EXAMPLE = """examples:
 writes report.json and report.md; metrics without their network say what to download"""
 
 
+DEVICE_HELP = "cpu, cuda, cuda:1, ... (default: cuda if available)"
+
+
+def _download_example() -> str:
+    from tia2v.assets import ASSETS
+
+    rows = "\n".join(f"  {name:<10} {asset.what}" for name, asset in ASSETS.items())
+    return f"""files:
+{rows}
+examples:
+  tia2v download beats clip            # the paper presets' encoders, found from any folder
+  tia2v download i3d inception clip-b32 --to /data/weights
+writes into $TIA2V_HOME (default ~/.cache/tia2v) and prints the flag that uses each file"""
+
+
 def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
     from tia2v.sampling.registry import SAMPLERS
 
@@ -79,7 +94,7 @@ def _add_sampling_args(parser: argparse.ArgumentParser) -> None:
         "--eta", type=float, help="fresh noise per ddim / dpm++ step, 0: ODE (model default)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--device", help=DEVICE_HELP)
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -134,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument(
         "--check", action="store_true", help="validate every clip and report problems"
     )
+    prepare.add_argument("--device", help=f"{DEVICE_HELP}; runs the frozen encoders")
     _add_config_args(prepare)
 
     train = add("train", "Train the content, motion or refiner (SHR) model.", TRAIN_EXAMPLE)
@@ -184,6 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("-o", "--output", type=Path, help="model folder (default: beside .pt)")
     _add_config_args(convert)
 
+    from tia2v.assets import ASSETS
+
+    download = add(
+        "download",
+        "Fetch the official pretrained files the paper setting uses.",
+        _download_example(),
+    )
+    download.add_argument("names", nargs="+", choices=list(ASSETS), metavar="NAME")
+    download.add_argument("--to", type=Path, help="folder (default: $TIA2V_HOME or ~/.cache/tia2v)")
+    download.add_argument(
+        "--mirror", help="base URL serving <mirror>/<NAME>/<file> instead of the official ones"
+    )
+
     from tia2v.metrics import ALL_METRICS, I3D_HINT, INCEPTION_HINT
 
     evaluate = add(
@@ -212,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--clip", help="CLIP folder or Hugging Face id (CLIP-text, consistency)")
     evaluate.add_argument("--clap", help="CLAP folder or Hugging Face id (audio-text score)")
+    evaluate.add_argument("--device", help=DEVICE_HELP)
     return parser
 
 
@@ -222,8 +252,16 @@ def _eval(args: argparse.Namespace) -> int:
 
     _writable_output(args.output, ".json", args.overwrite, [args.output.with_suffix(".md")])
     nets = Networks(args.i3d, args.inception, args.fd_net, args.clip, args.clap)
+    from tia2v.device import resolve_device
+
     report = evaluate(
-        args.real, args.fake, args.metrics, nets, progress=not args.quiet, audio_dir=args.audio
+        args.real,
+        args.fake,
+        args.metrics,
+        nets,
+        progress=not args.quiet,
+        audio_dir=args.audio,
+        device=resolve_device(args.device),
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=1))
@@ -233,6 +271,21 @@ def _eval(args: argparse.Namespace) -> int:
 
         plot_report(report, args.plot)
     print(markdown(report), end="")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from tia2v.assets import ASSETS, asset_dir
+    from tia2v.download import download
+
+    folder = args.to or asset_dir()
+    for name in dict.fromkeys(args.names):
+        path, sums = download(name, folder, args.mirror, progress=not args.quiet)
+        if not sums:
+            print(f"{name}: {path} is already there")
+        for file, digest in sums.items():
+            print(f"{name}: wrote {file} (sha256 {digest})")
+        print(f"  use: {ASSETS[name].use.format(path=path)}")
     return 0
 
 
@@ -362,7 +415,10 @@ def _prepare(args: argparse.Namespace, cfg: ExperimentConfig) -> int:
         print(f"{args.data_dir}: {checked} clips, no problems")
         return 0
     start = time.perf_counter()
-    cache, written, reused = build_cache(args.data_dir, cfg, progress=not args.quiet)
+    from tia2v.device import resolve_device
+
+    device = resolve_device(args.device)
+    cache, written, reused = build_cache(args.data_dir, cfg, not args.quiet, device)
     frozen = ", ".join(cache.manifest["encoders"]) or "none (all trainable)"
     print(
         f"embedding cache {cache.dir}: {written} clips written, {reused} already there "
@@ -396,7 +452,13 @@ def _resolve(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    simple = {"synth": _synth, "generate": _generate, "sample": _sample, "eval": _eval}
+    simple = {
+        "synth": _synth,
+        "generate": _generate,
+        "sample": _sample,
+        "eval": _eval,
+        "download": _download,
+    }
     if args.command in simple:
         return simple[args.command](args)
     cfg = _resolve(args)

@@ -87,7 +87,24 @@ def read_config(folder: Path) -> ExperimentConfig:
         raise InputError(f"{folder}: no such model folder (train one, or use checkpoints/demo)")
     if not (folder / "config.yaml").is_file():
         raise InputError(f"{folder}: not a model folder (config.yaml missing)")
-    return load_config(folder / "config.yaml")
+    return _encoder_paths_in(load_config(folder / "config.yaml"), folder)
+
+
+def _encoder_paths_in(cfg: ExperimentConfig, folder: Path) -> ExperimentConfig:
+    """Encoder paths that do not exist as written but do inside the model folder (a folder
+    shipped with its BEATs file, say) point there, whatever the working directory."""
+    import dataclasses
+    import os
+
+    found = {}
+    for key in ("text_path", "image_path", "audio_path"):
+        path = getattr(cfg.encoders, key)
+        if not path or os.path.exists(path):
+            continue
+        inside = next((c for c in (folder / path, folder / Path(path).name) if c.exists()), None)
+        if inside is not None:
+            found[key] = str(inside)
+    return dataclasses.replace(cfg, encoders=dataclasses.replace(cfg.encoders, **found))
 
 
 def load_network(folder: Path, cfg: ExperimentConfig, stage: str) -> TIA2VNetwork:

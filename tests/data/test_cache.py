@@ -87,3 +87,46 @@ def test_changed_encoder_config_is_detected(frozen_cfg, caplog):
     assert "built for other encoders or data settings" in caplog.text
     resized = apply_overrides(frozen_cfg, ["data.image_size=32"])
     assert find_cache(frozen_cfg.data.root, resized) is None
+
+
+def test_prepare_runs_every_frozen_encoder_on_the_device(frozen_cfg):
+    """Each frozen encoder is moved to --device and reads its inputs there (the CPU here;
+    the same path puts them on a GPU)."""
+    from tia2v.encoders.base import FrozenEncoder
+
+    device, seen = torch.device("cpu"), {}
+
+    def record(module, args):
+        if isinstance(module, FrozenEncoder):
+            inputs = {a.device for a in args if isinstance(a, torch.Tensor)}
+            seen[type(module).__name__] = inputs | {p.device for p in module.parameters()}
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(record)
+    try:
+        build_cache(frozen_cfg.data.root, frozen_cfg, progress=False, device=device)
+    finally:
+        handle.remove()
+    assert set(seen) == {"HFTextEncoder", "ClipImageEncoder", "BEATsAudioEncoder"}
+    assert all(devices == {device} for devices in seen.values())
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("cuda:99", "CUDA device"), ("tpu", "not a device name")],
+)
+def test_prepare_and_eval_refuse_a_device_they_cannot_use(toy_root, tmp_path, device, message):
+    import subprocess
+    import sys
+
+    commands = [
+        ["prepare", str(toy_root), "--config", "tiny", "--device", device],
+        ["eval", "--real", str(toy_root), "--fake", str(toy_root), "-o", str(tmp_path / "r.json")],
+    ]
+    commands[1] += ["--device", device]
+    for command in commands:
+        result = subprocess.run(
+            [sys.executable, "-m", "tia2v", "--quiet", *command], capture_output=True, text=True
+        )
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1
+    assert not (toy_root / "cache").exists() and not (tmp_path / "r.json").exists()

@@ -305,3 +305,29 @@ def test_swapped_networks_are_skipped_and_the_rest_computed(folders, tmp_path):
     assert 15 < metrics["psnr"] < 40
     text = "\n".join(report["skipped"])
     assert "--i3d" in text and "--inception" in text and "is it the right network" in text
+
+
+def test_every_eval_network_is_loaded_onto_the_device(
+    folders, tmp_path, tiny_clip_text_dir, monkeypatch
+):
+    torch.jit.script(TinyI3D()).save(str(tmp_path / "i3d.pt"))
+    torch.jit.script(TinyInception()).save(str(tmp_path / "inception.pt"))
+    clip = tiny_clip_dir(tmp_path / "clip", tiny_clip_text_dir)
+    device, placed = torch.device("cpu"), []
+    real_load, real_to = torch.jit.load, torch.nn.Module.to
+
+    def load(path, map_location):
+        placed.append(map_location)
+        return real_load(path, map_location=map_location)
+
+    def to(module, *args, **kwargs):
+        if isinstance(module, CLIPModel):
+            placed.append(args[0])
+        return real_to(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.jit, "load", load)
+    monkeypatch.setattr(torch.nn.Module, "to", to)
+    nets = Networks(str(tmp_path / "i3d.pt"), str(tmp_path / "inception.pt"), clip=str(clip))
+    report = evaluate(*folders, ["fvd", "fid", "temporal"], nets, progress=False, device=device)
+    assert placed == [device, device, device]
+    assert all(isinstance(report["metrics"][m], float) for m in ("fvd", "fid", "temporal"))

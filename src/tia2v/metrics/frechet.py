@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from tia2v.assets import locate
 from tia2v.errors import InputError
 
 
@@ -51,17 +52,19 @@ def frechet_of_features(a: np.ndarray, b: np.ndarray) -> float:
     return frechet_distance(*statistics(a), *statistics(b))
 
 
-def load_network(path: str | Path | None, hint: str) -> torch.jit.ScriptModule | None:
-    """The TorchScript feature network, or None when no path is configured."""
+def load_network(
+    path: str | Path | None, hint: str, device: str | torch.device = "cpu"
+) -> torch.jit.ScriptModule | None:
+    """The TorchScript feature network on ``device``, or None when no path is configured."""
     if not path:
         return None
-    path = Path(path)
+    path = Path(locate(str(path)))
     if not path.is_file():
         raise InputError(f"{path}: no such feature network file (expected {hint})")
     try:
         with warnings.catch_warnings():  # the metric files are TorchScript by contract
             warnings.simplefilter("ignore", DeprecationWarning)
-            return torch.jit.load(str(path), map_location="cpu").eval()
+            return torch.jit.load(str(path), map_location=device).eval()
     except RuntimeError as exc:
         raise InputError(f"{path}: not a TorchScript file ({str(exc).splitlines()[0]})") from exc
 
@@ -79,14 +82,16 @@ def i3d_input(frames: np.ndarray, size: int = 224) -> torch.Tensor:
 
 
 @torch.no_grad()
-def i3d_features(net, frames: np.ndarray) -> np.ndarray:
-    return net(i3d_input(frames), rescale=False, resize=True, return_features=True).numpy()[0]
+def i3d_features(net, frames: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
+    """(D,): the video's I3D features, computed on ``device`` (where ``net`` is)."""
+    video = i3d_input(frames).to(device)  # (1, 3, F, 224, 224)
+    return net(video, rescale=False, resize=True, return_features=True).cpu().numpy()[0]
 
 
 @torch.no_grad()
-def inception_features(net, frames: np.ndarray) -> np.ndarray:
-    """(F, D): every frame's pool features."""
+def inception_features(net, frames: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
+    """(F, D): every frame's pool features, computed on ``device`` (where ``net`` is)."""
     images = (
         torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).contiguous()
     )  # uint8 (F, 3, H, W)
-    return net(images, return_features=True).numpy()
+    return net(images.to(device), return_features=True).cpu().numpy()

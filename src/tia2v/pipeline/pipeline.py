@@ -10,6 +10,7 @@ import torch
 from tia2v.conditions import STAGE_MODALITIES, Conditions
 from tia2v.config import ExperimentConfig
 from tia2v.data.vat import frame_windows
+from tia2v.device import resolve_device
 from tia2v.diffusion.guidance import guided_model_fn
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError
@@ -30,23 +31,6 @@ from tia2v.pipeline.progress import progress_bar
 from tia2v.pipeline.request import Encodings, Request, build_request, check_conditions
 from tia2v.pipeline.sdedit import sdedit
 from tia2v.sampling.registry import SamplerCall
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device``, checked against what this torch has (default: cuda when available)."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(f"--device {device}: not a device name (cpu, cuda, cuda:1, …)") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: this torch build sees no CUDA device")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise InputError(f"--device {device}: only {torch.cuda.device_count()} CUDA devices")
-    if device.type not in ("cpu", "cuda"):
-        raise InputError(f"--device {device}: tia2v runs on cpu or cuda")
-    return device
 
 
 class TIA2VPipeline:
