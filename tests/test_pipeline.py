@@ -223,3 +223,69 @@ def test_eight_seconds_of_audio_give_64_frames(motion_model, tmp_path):
     assert video.frames.shape[0] == 64 and video.fps == 8.0
     assert video.audio.shape == (1, 8 * 16000)  # the whole track
     assert out.settings["long"] and out.settings["num_frames"] == 64
+
+
+@pytest.mark.parametrize(
+    ("sampler", "eta", "first_frame"),
+    [("dpm++", 0.7, "noised"), ("ddpm", 0.0, "noised"), ("unipc", 0.0, "clean")],
+)
+def test_a_batch_gives_each_request_its_own_video(
+    motion_model, tmp_path, sampler, eta, first_frame
+):
+    """Clip k of a batch is the clip of request k alone: the same starting noise, per-step
+    noise and first-frame noise from its own seed (stochastic samplers included)."""
+    folder = tmp_path / "model"
+    shutil.copytree(motion_model, folder)
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    cfg["model"]["first_frame"] = first_frame
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+    pipe = TIA2VPipeline.from_pretrained(folder)
+    rng = np.random.default_rng(0)
+    requests = [
+        {
+            "text": text,
+            "image": rng.integers(0, 255, (16, 16, 3), dtype=np.uint8),
+            "audio": rng.standard_normal(8000).astype(np.float32) * 0.3,
+            "seed": seed,
+        }
+        for text, seed in (("a red circle", 3), ("a blue square moving left", 9), ("green", 4))
+    ]
+    options = {"num_inference_steps": 4, "sampler": sampler, "eta": eta, "audio_rate": 16000}
+    together = pipe.batch(requests, **options)
+    for request, video in zip(requests, together, strict=True):
+        alone = pipe(**request, **options)
+        difference = np.abs(video.frames.astype(int) - alone.frames.astype(int))
+        assert difference.max() <= 1 and difference.mean() < 0.01
+        assert video.settings == alone.settings
+        assert np.array_equal(video.audio, alone.audio)
+    assert not np.array_equal(together[0].frames, together[1].frames)
+    with pytest.raises(InputError, match="same conditions"):
+        pipe.batch([requests[0], {"text": "no image", "seed": 1}], **options)
+
+
+def test_sample_batches_clips_without_changing_them(motion_model, tiny_toy, tmp_path):
+    def sample(out, batch):
+        args = ["--model", str(motion_model), "--data", str(tiny_toy), "--split", "train"]
+        args += ["--num", "3"]
+        args += ["--steps", "2", "--batch-size", batch, "-o", str(out)]
+        return subprocess.run(
+            [sys.executable, "-m", "tia2v", "--quiet", "sample", *args],
+            capture_output=True,
+            text=True,
+        )
+
+    assert sample(tmp_path / "one", "1").returncode == 0
+    result = sample(tmp_path / "two", "2")
+    assert result.returncode == 0, result.stderr
+    fakes = sorted(p.name for p in (tmp_path / "one" / "fake").glob("*.mp4"))
+    assert len(fakes) == 3 and fakes == sorted(
+        p.name for p in (tmp_path / "two" / "fake").glob("*.mp4")
+    )
+    for name in fakes:
+        a = read_video(tmp_path / "one" / "fake" / name).frames.astype(int)
+        b = read_video(tmp_path / "two" / "fake" / name).frames.astype(int)
+        assert np.abs(a - b).mean() < 0.5  # the same clip (up to the mp4 encoder)
+        for folder in ("real", "audio", "txt"):
+            assert any((tmp_path / "two" / folder).glob(f"{name[:-4]}.*"))
+    bad = sample(tmp_path / "three", "0")
+    assert bad.returncode == 2 and "--batch-size 0: must be >= 1" in bad.stderr

@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="write into a folder that holds samples"
     )
     sample.add_argument("--refine", action="store_true", help="SHR refiner: 2x resolution")
+    sample.add_argument(
+        "--batch-size", type=int, default=1, help="clips per network call (default 1)"
+    )
     _add_sampling_args(sample)
 
     convert = add(
@@ -353,6 +356,8 @@ def _sample(args: argparse.Namespace) -> int:
         raise InputError(f"-o {args.output}: is a file; give a folder")
     if any((args.output / "fake").glob("*.mp4")) and not args.overwrite:
         raise InputError(f"-o {args.output}: already holds samples (--overwrite writes over them)")
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size {args.batch_size}: must be >= 1")
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -365,6 +370,7 @@ def _sample(args: argparse.Namespace) -> int:
         split=args.split,
         num=args.num,
         seed=args.seed,
+        batch_size=args.batch_size,
         progress=not args.quiet,
         device=args.device,
         **_pipeline_options(args),

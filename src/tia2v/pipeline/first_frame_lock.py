@@ -33,18 +33,25 @@ class FirstFrameLock:
 
 
 def first_frame_lock(
-    first: torch.Tensor, num_frames: int, cfg: ExperimentConfig, diffusion: Diffusion, seed: int
+    first: torch.Tensor,
+    num_frames: int,
+    cfg: ExperimentConfig,
+    diffusion: Diffusion,
+    seeds: list[int],
 ) -> FirstFrameLock:
-    """The lock of a (1, C, H, W) first frame over a clip of ``num_frames``; the noise of the
-    unlocked branches is drawn on the CPU from ``seed + 1``."""
-    video = first[:, :, None].expand(-1, -1, num_frames, -1, -1)  # (1, C, F, H, W)
+    """The lock of (B, C, H, W) first frames over clips of ``num_frames``; the noise of clip
+    k's unlocked branches is drawn on the CPU from ``seeds[k] + 1``."""
+    video = first[:, :, None].expand(-1, -1, num_frames, -1, -1)  # (B, C, F, H, W)
     clean = cfg.model.first_frame == "clean"
     known = KnownFrames(video, torch.arange(num_frames, device=first.device) == 0, clean=clean)
     if not clean:
         return FirstFrameLock(known, None)
-    unlock_noise = torch.randn(video.shape, generator=torch.Generator().manual_seed(seed + 1)).to(
-        first.device
-    )
+    unlock_noise = torch.cat(
+        [
+            torch.randn(video[:1].shape, generator=torch.Generator().manual_seed(seed + 1))
+            for seed in seeds
+        ]
+    ).to(first.device)  # (B, C, F, H, W)
 
     def without_image(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         noised = diffusion.q_sample(video, t, unlock_noise)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,12 @@ class TIA2VPipeline:
             folder, self.cfg, networks, card.read_text() if keep_card else None
         )
 
+    def _require_refiner(self) -> None:
+        if self.refiner is None:
+            raise InputError(
+                f"{self.source or 'this model'}: no refiner (refiner.safetensors) to refine with"
+            )
+
     @property
     def device(self) -> torch.device:
         return next(self.network.unet.parameters()).device
@@ -119,10 +126,8 @@ class TIA2VPipeline:
         """
         # 1. Check the request; fill in the model's defaults.
         text = check_conditions(text, image, audio)
-        if refine and self.refiner is None:
-            raise InputError(
-                f"{self.source or 'this model'}: no refiner (refiner.safetensors) to refine with"
-            )
+        if refine:
+            self._require_refiner()
         request = build_request(
             self.cfg,
             sampler=sampler,
@@ -155,12 +160,12 @@ class TIA2VPipeline:
         encodings = Encodings(
             text=None if text is None else self.network.conditioner.encode_text([text]),
             first_frame=None if first is None else first.to(self.device),  # (1, 3, S, S)
-            audio=samples,
+            audio=None if samples is None else [samples],
         )
 
         # 3. Sample the clip(s), chained over the audio when long.
         def clip(start: int, lock: torch.Tensor | None, index: int) -> np.ndarray:
-            return self._clip(request, encodings, start, lock, request.seed + index)
+            return self._clips(request, encodings, start, lock, [request.seed + index])[0]
 
         frames = chain_clips(clip, encodings.first_frame, total, self.device, value_range)
 
@@ -173,36 +178,115 @@ class TIA2VPipeline:
         settings = request.settings(self.cfg, self.source, conditions, len(frames))
         return PipelineOutput(frames, request.fps, samples, rate, settings)
 
-    def _clip(
+    @torch.no_grad()
+    def batch(
+        self,
+        requests: list[dict],
+        *,
+        audio_rate: int | None = None,
+        num_inference_steps: int | None = None,
+        sampler: str | None = None,
+        guidance: dict[str, float] | None = None,
+        guidance_min_noise: float | None = None,
+        eta: float | None = None,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        refine: bool = False,
+        strength: float | None = None,
+        progress: bool = False,
+    ) -> list[PipelineOutput]:
+        """Several videos sampled together, one batch per network call. ``requests`` holds
+        each video's ``text``, ``image``, ``audio`` and ``seed``; the other options are shared
+        and mean what they mean in ``__call__``. Video k is the one ``__call__`` gives for
+        ``requests[k]``, up to float rounding in batched kernels. Every request must give the
+        same conditions; a long video is one call of its own."""
+        if not requests:
+            return []
+        given = {tuple(r.get(k) is None for k in ("text", "image", "audio")) for r in requests}
+        if len(given) > 1:
+            raise InputError("a batch needs the same conditions (text, image, audio) in each")
+        texts = [check_conditions(r.get("text"), r.get("image"), r.get("audio")) for r in requests]
+        if refine:
+            self._require_refiner()
+        seeds = [r.get("seed", 0) for r in requests]
+        request = build_request(
+            self.cfg,
+            sampler=sampler,
+            num_inference_steps=num_inference_steps,
+            eta=eta,
+            guidance=guidance,
+            guidance_min_noise=guidance_min_noise,
+            seed=seeds[0],
+            num_frames=num_frames,
+            fps=fps,
+            long=False,
+            refine=refine,
+            strength=strength,
+            progress=progress,
+        )
+        rate, size = self.cfg.data.audio_rate, self.cfg.data.image_size
+        seconds = request.num_frames / request.fps
+        tracks = [r.get("audio") for r in requests]
+        samples = [
+            None if a is None else prepare_audio(a, audio_rate, rate, seconds) for a in tracks
+        ]
+        images = [r.get("image") for r in requests]
+        first = None
+        if images[0] is not None:
+            first = torch.cat([load_image(image, size) for image in images])  # (B, 3, S, S)
+            first = (first * self.cfg.data.value_range).to(self.device)
+        encodings = Encodings(
+            text=None if texts[0] is None else self.network.conditioner.encode_text(texts),
+            first_frame=first,
+            audio=None if samples[0] is None else samples,
+        )
+        videos = self._clips(request, encodings, 0, first, seeds)
+        outputs = []
+        for k, frames in enumerate(videos):
+            if refine:
+                frames = self.refine(frames, texts[k], strength, seed=seeds[k], progress=progress)
+            conditions = {"text": texts[k], "image": images[k], "audio": tracks[k]}
+            own = dataclasses.replace(request, seed=seeds[k])
+            settings = own.settings(self.cfg, self.source, conditions, len(frames))
+            outputs.append(PipelineOutput(frames, request.fps, samples[k], rate, settings))
+        return outputs
+
+    def _clips(
         self,
         request: Request,
         encodings: Encodings,
         start: int,
         lock: torch.Tensor | None,
-        seed: int,
-    ) -> np.ndarray:
-        """One clip whose frame 0 is frame ``start`` of the video, locked to ``lock`` (1, 3, S, S)
-        when given. → uint8 (F, S, S, 3)."""
+        seeds: list[int],
+    ) -> list[np.ndarray]:
+        """One clip per seed, all in one batch: clip k's frame 0 is frame ``start`` of its
+        video, locked to ``lock[k]`` (``lock``: (B, 3, S, S)) when given. Clip k's noise comes
+        from ``seeds[k]`` alone, so it is the same clip whatever the batch. → B × uint8
+        (F, S, S, 3)."""
         cfg, device, conditioner = self.cfg, self.device, self.network.conditioner
-        num_frames, size = request.num_frames, cfg.data.image_size
+        num_frames, size, batch = request.num_frames, cfg.data.image_size, len(seeds)
         cond = Conditions()
         if encodings.text is not None:
-            cond.text, cond.text_mask = encodings.text.tokens, encodings.text.mask
+            cond.text, cond.text_mask = encodings.text.tokens, encodings.text.mask  # (B, L, D)
         if lock is not None:
             cond.image, cond.first_frame = conditioner.encode_image(lock), lock
         if encodings.audio is not None and "audio" in STAGE_MODALITIES[self.network.stage]:
             times = (start + np.arange(num_frames)) / request.fps
-            windows = frame_windows(
-                encodings.audio, cfg.data.audio_rate, times, cfg.data.audio_window
-            )
-            cond.audio = conditioner.encode_audio(torch.from_numpy(windows)[None].to(device))
-        generator = torch.Generator().manual_seed(seed)
-        noise = torch.randn(
-            (1, cfg.model.in_channels, num_frames, size, size), generator=generator
-        ).to(device)  # (1, C, F, S, S)
+            windows = np.stack(
+                [
+                    frame_windows(track, cfg.data.audio_rate, times, cfg.data.audio_window)
+                    for track in encodings.audio
+                ]
+            )  # (B, F, W)
+            cond.audio = conditioner.encode_audio(torch.from_numpy(windows).to(device))
+        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        shape = (1, cfg.model.in_channels, num_frames, size, size)
+        noise = torch.cat([torch.randn(shape, generator=g) for g in generators]).to(
+            device
+        )  # (B, C, F, S, S)
         known, without_image = None, None
         if lock is not None and locks_first_frame(cfg):
-            held = first_frame_lock(lock, num_frames, cfg, self.diffusion, seed)
+            held = first_frame_lock(lock, num_frames, cfg, self.diffusion, seeds)
             known, without_image = held.known, held.without_image
         model_fn = guided_model_fn(
             self.network.unet,
@@ -213,11 +297,11 @@ class TIA2VPipeline:
             without_image,
             request.min_timestep(self.diffusion.num_timesteps),
         )
-        call = SamplerCall(request.sampler, request.steps, request.eta, known, generator)
+        call = SamplerCall(request.sampler, request.steps, request.eta, known, generators)
         steps = len(call.timesteps(self.diffusion))
         with progress_bar(request.progress, f"sample {request.sampler}", steps) as call.callback:
-            x = call.run(model_fn, noise, self.diffusion)  # (1, C, F, S, S)
-        return video_to_frames(x[0], cfg.data.value_range)
+            x = call.run(model_fn, noise, self.diffusion)  # (B, C, F, S, S)
+        return [video_to_frames(x[k], cfg.data.value_range) for k in range(batch)]
 
     @torch.no_grad()
     def refine(
@@ -231,10 +315,7 @@ class TIA2VPipeline:
     ) -> np.ndarray:
         """The SHR refiner applied SDEdit-style (``tia2v.pipeline.sdedit``): uint8 (F, H, W, 3)
         → uint8 (F, scale·H, scale·W, 3); strength 0 returns the upsampled input."""
-        if self.refiner is None:
-            raise InputError(
-                f"{self.source or 'this model'}: no refiner (refiner.safetensors) to refine with"
-            )
+        self._require_refiner()
         with progress_bar(progress, "refine") as callback:
             return sdedit(
                 self.refiner,

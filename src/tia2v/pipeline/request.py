@@ -23,12 +23,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Encodings:
-    """A request's conditions, encoded once for all its clips: the prompt's tokens, the first
-    frame (1, 3, S, S) in [−1, 1], and the audio track at the model's rate."""
+    """The conditions of B videos, encoded once for all their clips: the prompts' tokens
+    (B, L, D), the first frames (B, 3, S, S) in the model's range, and each audio track at the
+    model's rate."""
 
     text: Encoded | None
     first_frame: torch.Tensor | None
-    audio: np.ndarray | None
+    audio: list[np.ndarray] | None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Callback = Callable[[int, int, torch.Tensor, torch.Tensor], None]
 """(step, total, x after the step, x̂_0 at the step) → None."""
 
+Generators = torch.Generator | list[torch.Generator] | None
+"""One generator for the batch, or one per row (a batch of clips, each with its own seed)."""
+
 FINAL = -1  # "timestep" of clean data: ᾱ = 1, σ = 0
 
 
@@ -89,7 +92,7 @@ class KnownFrames:
         x: torch.Tensor,
         diffusion: Diffusion,
         t: int,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
     ) -> torch.Tensor:
         """x with the known frames noised to level t (exact at t = FINAL)."""
         known = self.video
@@ -100,11 +103,15 @@ class KnownFrames:
         return torch.where(mask, known.to(x.dtype), x)
 
 
-def randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def randn_like(x: torch.Tensor, generator: Generators) -> torch.Tensor:
     """Standard normal noise shaped like x, drawn on the generator's device and moved to x's.
 
-    A CPU generator therefore gives the same noise whether the model runs on CPU or GPU.
+    A CPU generator therefore gives the same noise whether the model runs on CPU or GPU. A list
+    of generators gives row k of the batch its own stream: a clip sampled in a batch draws the
+    same noise as when sampled alone.
     """
+    if isinstance(generator, list):
+        return torch.cat([randn_like(x[k : k + 1], g) for k, g in enumerate(generator)])
     device = x.device if generator is None else generator.device
     return torch.randn(x.shape, generator=generator, device=device, dtype=x.dtype).to(x.device)
 
@@ -129,7 +136,7 @@ class StepEnd:
     diffusion: Diffusion
     known: KnownFrames | None
     callback: Callback | None
-    generator: torch.Generator | None
+    generator: Generators
     total: int
 
     def __call__(self, x: torch.Tensor, step: int, x0: torch.Tensor, t_next: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ from tia2v.diffusion.schedule import Diffusion
 from tia2v.sampling.common import (
     FINAL,
     Callback,
+    Generators,
     KnownFrames,
     ModelFn,
     StepEnd,
@@ -35,7 +36,7 @@ def sample_ddim(
     clip: bool = True,
     known: KnownFrames | None = None,
     callback: Callback | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> torch.Tensor:
     """DDIM: x_s = α_s·x̂_0 + √(1 − ᾱ_s − σ²)·ε̂ + σ·z, σ = η·√((1−ᾱ_s)/(1−ᾱ_t))·√(1 − ᾱ_t/ᾱ_s)."""
     x = start(noise, diffusion, timesteps[0], known, generator)

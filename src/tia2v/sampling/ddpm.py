@@ -12,6 +12,7 @@ from tia2v.diffusion.schedule import Diffusion
 from tia2v.sampling.common import (
     FINAL,
     Callback,
+    Generators,
     KnownFrames,
     ModelFn,
     StepEnd,
@@ -31,7 +32,7 @@ def sample_ddpm(
     clip: bool = True,
     known: KnownFrames | None = None,
     callback: Callback | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> torch.Tensor:
     """x_T = noise → x_0 with p_θ(x_{t−1} | x_t) = N(μ_θ, Σ_θ).
 

@@ -19,6 +19,7 @@ from tia2v.diffusion.schedule import Diffusion
 from tia2v.sampling.common import (
     FINAL,
     Callback,
+    Generators,
     KnownFrames,
     ModelFn,
     StepEnd,
@@ -41,7 +42,7 @@ def sample_dpmpp_2m(
     clip: bool = True,
     known: KnownFrames | None = None,
     callback: Callback | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> torch.Tensor:
     """DPM-Solver++ (2M), first order on the first step and on the last one(s); ``eta`` > 0
     injects fresh noise at each step (2M SDE), which forgets early errors as ancestral

@@ -23,6 +23,7 @@ from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError
 from tia2v.sampling.common import (
     Callback,
+    Generators,
     KnownFrames,
     ModelFn,
     leading_timesteps,
@@ -66,7 +67,7 @@ class SamplerCall:
     steps: int
     eta: float = 0.0
     known: KnownFrames | None = None
-    generator: torch.Generator | None = None
+    generator: Generators = None
     callback: Callback | None = None
 
     def timesteps(self, diffusion: Diffusion) -> list[int]:

@@ -15,6 +15,7 @@ from tia2v.diffusion.schedule import Diffusion
 from tia2v.sampling.common import (
     FINAL,
     Callback,
+    Generators,
     KnownFrames,
     ModelFn,
     StepEnd,
@@ -35,7 +36,7 @@ def sample_unipc(
     clip: bool = True,
     known: KnownFrames | None = None,
     callback: Callback | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> torch.Tensor:
     """UniPC-bh2 of order 2 (UniP predictor + UniC corrector), lower order at the ends."""
     x, total = start(noise, diffusion, timesteps[0], known, generator), len(timesteps)
