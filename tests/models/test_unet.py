@@ -199,3 +199,29 @@ def test_frame_text_starts_as_a_no_op_and_pairs_the_prompt_with_each_frame():
     assert torch.equal(pairs[:, :, :D], pooled[:, None].expand(-1, 3, -1))
     assert torch.equal(pairs[0, :, D:], pairs[1, :, D:])
     assert not torch.allclose(pairs[:, 0, D:], pairs[:, 1, D:])
+
+
+@pytest.mark.slow
+def test_the_compiled_unet_computes_what_the_eager_one_does():
+    """train.compile: torch.compile of the motion UNet (inductor; minutes on a CPU) gives the
+    eager outputs and gradients."""
+    cfg = resolve_config("tiny")
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.data.image_size, "motion")
+    randomize_zero_layers(model)
+    model.eval()  # no dropout: the two passes must see the same network
+    frames, size = cfg.data.num_frames, cfg.data.image_size
+    x, t = torch.randn(2, 3, frames, size, size), torch.tensor([10.0, 500.0])
+    cond = conditions(2, frames)
+
+    def run():
+        model.zero_grad(set_to_none=True)
+        out = model(x, t, cond)
+        out.square().mean().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    eager, eager_grads = run()
+    model.compile()
+    compiled, compiled_grads = run()
+    assert torch.allclose(compiled, eager, atol=1e-4)
+    assert all(torch.allclose(compiled_grads[n], g, atol=1e-4) for n, g in eager_grads.items())
