@@ -289,3 +289,11 @@ def test_sample_batches_clips_without_changing_them(motion_model, tiny_toy, tmp_
             assert any((tmp_path / "two" / folder).glob(f"{name[:-4]}.*"))
     bad = sample(tmp_path / "three", "0")
     assert bad.returncode == 2 and "--batch-size 0: must be >= 1" in bad.stderr
+
+
+def test_progress_can_be_a_function_fed_every_step(motion_model):
+    steps = []
+    TIA2VPipeline.from_pretrained(motion_model)(
+        text="a red circle", num_inference_steps=3, progress=lambda *step: steps.append(step)
+    )
+    assert steps == [("sample dpm++", 1, 3), ("sample dpm++", 2, 3), ("sample dpm++", 3, 3)]

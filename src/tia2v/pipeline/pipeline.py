@@ -28,7 +28,7 @@ from tia2v.pipeline.first_frame_lock import first_frame_lock, locks_first_frame
 from tia2v.pipeline.inputs import audio_samples, load_image, prepare_audio
 from tia2v.pipeline.long_video import chain_clips, long_audio
 from tia2v.pipeline.output import PipelineOutput
-from tia2v.pipeline.progress import progress_bar
+from tia2v.pipeline.progress import StepReport, progress_bar
 from tia2v.pipeline.request import Encodings, Request, build_request, check_conditions
 from tia2v.pipeline.sdedit import sdedit
 from tia2v.sampling.registry import SamplerCall
@@ -113,7 +113,7 @@ class TIA2VPipeline:
         long: bool = False,
         refine: bool = False,
         strength: float | None = None,
-        progress: bool = False,
+        progress: bool | StepReport = False,
     ) -> PipelineOutput:
         """Generates a video. Any omitted condition is the model's null condition; without an
         image there is no first-frame lock; without audio the clip is silent.
@@ -123,6 +123,8 @@ class TIA2VPipeline:
         span of the audio). Guidance applies at t ≥ ``guidance_min_noise``·T. ``eta``: fresh
         noise per step of ``ddim`` and ``dpm++`` (0: their ODE form). With ``refine``, the SHR
         refiner re-renders the result at ``refiner.scale``× the resolution (``refine``).
+        ``progress``: tqdm bars, or a function ``(what, steps done, steps)`` called after every
+        solver step (to feed a progress bar of one's own).
         """
         # 1. Check the request; fill in the model's defaults.
         text = check_conditions(text, image, audio)
@@ -193,7 +195,7 @@ class TIA2VPipeline:
         fps: float | None = None,
         refine: bool = False,
         strength: float | None = None,
-        progress: bool = False,
+        progress: bool | StepReport = False,
     ) -> list[PipelineOutput]:
         """Several videos sampled together, one batch per network call. ``requests`` holds
         each video's ``text``, ``image``, ``audio`` and ``seed``; the other options are shared
@@ -311,7 +313,7 @@ class TIA2VPipeline:
         strength: float | None = None,
         steps: int | None = None,
         seed: int = 0,
-        progress: bool = False,
+        progress: bool | StepReport = False,
     ) -> np.ndarray:
         """The SHR refiner applied SDEdit-style (``tia2v.pipeline.sdedit``): uint8 (F, H, W, 3)
         → uint8 (F, scale·H, scale·W, 3); strength 0 returns the upsampled input."""

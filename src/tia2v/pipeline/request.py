@@ -16,6 +16,7 @@ from tia2v.config import ExperimentConfig
 from tia2v.encoders.base import Encoded
 from tia2v.errors import InputError
 from tia2v.pipeline.first_frame_lock import locks_first_frame
+from tia2v.pipeline.progress import StepReport
 from tia2v.sampling.registry import get_sampler
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class Request:
         seed: noise of clip k is drawn from ``seed + k``'s first frame index.
         num_frames, fps: one clip's length and rate.
         long: chain clips over the whole audio; refine / strength: the SHR refiner.
-        progress: show progress bars.
+        progress: show tqdm bars, or a function (what, steps done, steps) called per step.
     """
 
     sampler: str
@@ -56,7 +57,7 @@ class Request:
     long: bool
     refine: bool
     strength: float | None
-    progress: bool
+    progress: bool | StepReport
 
     def min_timestep(self, num_timesteps: int) -> int:
         return round(self.guidance_min_noise * num_timesteps)
@@ -131,7 +132,7 @@ def build_request(
     long: bool,
     refine: bool,
     strength: float | None,
-    progress: bool,
+    progress: bool | StepReport,
 ) -> Request:
     """The pipeline call's options (None: the model's default, ``cfg.sample``) → a Request."""
     defaults = cfg.sample
