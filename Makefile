@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow lint format clean
+.PHONY: demo test test-slow serve lint format clean
 
 # The exact tested set (constraints.txt), with torch==2.13.0 in the same pip command as
 # everything that depends on it (the CPU build; otherwise pip may fetch a multi-GB CUDA one).
@@ -32,6 +32,10 @@ test-slow: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tia2v generate --model checkpoints/demo --text "$$(cat examples/prompt.txt)" \
 	  --image examples/first.png --audio examples/beats.wav -o out/demo.mp4
+
+# The web demo on http://127.0.0.1:7860 with the shipped model (Ctrl-C stops it).
+serve: $(STAMP)
+	$(BIN)/tia2v serve --model checkpoints/demo
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache

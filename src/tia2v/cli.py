@@ -1,4 +1,4 @@
-"""The ``tia2v`` command line: synth, prepare, train, generate, sample, eval, download.
+"""The ``tia2v`` command line: synth, prepare, train, generate, sample, eval, download, serve.
 
 Bad input ends in one line naming the file and the problem, exit code 2; an internal error
 exits 1. ``--debug`` shows tracebacks.
@@ -53,6 +53,10 @@ CONVERT_EXAMPLE = """example:
       --set encoders.image_path=clip-vit-large-patch14 -o models/original-content
 writes a model folder (config.yaml, content.safetensors, model card with the source's sha256)
 and prints what happened to every key"""
+
+SERVE_EXAMPLE = """example:
+  tia2v serve --model checkpoints/demo --port 7860 --concurrency 2
+then open http://127.0.0.1:7860 (needs pip install 'tia2v[serve]'; --host 0.0.0.0 to share)"""
 
 EVAL_EXAMPLE = """examples:
   tia2v eval --real out/samples/real --fake out/samples/fake -o out/report.json --plot out/plots
@@ -216,6 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--mirror", help="base URL serving <mirror>/<NAME>/<file> instead of the official ones"
     )
 
+    serve = add("serve", "Serve the web demo (Gradio) on this machine.", SERVE_EXAMPLE)
+    serve.add_argument("--model", default="checkpoints/demo", help="model folder")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: local only)")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--concurrency", type=int, default=1, help="requests generated at once")
+    serve.add_argument("--max-queue", type=int, default=16, help="waiting requests beyond those")
+    serve.add_argument("--examples", type=Path, default=Path("examples"), help="example row")
+    serve.add_argument("--device", help=DEVICE_HELP)
+
     from tia2v.metrics import ALL_METRICS, I3D_HINT, INCEPTION_HINT
 
     evaluate = add(
@@ -289,6 +302,34 @@ def _download(args: argparse.Namespace) -> int:
         for file, digest in sums.items():
             print(f"{name}: wrote {file} (sha256 {digest})")
         print(f"  use: {ASSETS[name].use.format(path=path)}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        import gradio  # noqa: F401
+    except ImportError as exc:
+        raise InputError("tia2v serve needs Gradio: pip install 'tia2v[serve]'") from exc
+    from tia2v.device import resolve_device
+    from tia2v.model_folder import read_config
+    from tia2v.serve import serve
+
+    if args.concurrency < 1 or args.max_queue < 1:
+        raise InputError("--concurrency and --max-queue must be >= 1")
+    if not 0 < args.port < 65536:
+        raise InputError(f"--port {args.port}: not a port number")
+    read_config(Path(args.model))  # a model folder, or one clear error
+    examples = args.examples if (args.examples / "prompt.txt").is_file() else None
+    print(f"tia2v serve: http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    serve(
+        args.model,
+        args.host,
+        args.port,
+        args.concurrency,
+        args.max_queue,
+        examples=examples,
+        device=str(resolve_device(args.device)),
+    )
     return 0
 
 
@@ -464,6 +505,7 @@ def run(args: argparse.Namespace) -> int:
         "sample": _sample,
         "eval": _eval,
         "download": _download,
+        "serve": _serve,
     }
     if args.command in simple:
         return simple[args.command](args)
