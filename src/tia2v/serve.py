@@ -9,6 +9,8 @@ owns, prunes as it goes and removes when it stops.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -81,43 +83,24 @@ class Demo:
         progress=None,
     ) -> tuple[str, str, str, dict]:
         """→ (mp4 path, frame-strip png path, settings json path, settings)."""
-        from tia2v.io import load_audio
-        from tia2v.pipeline.inputs import load_image
-
-        prompt = (prompt or "").strip() or None
-        if prompt is None and image is None and audio is None:
-            raise InputError(EMPTY_REQUEST)
-        _check_upload(image, IMAGE_TYPES, "first frame", self.limits)
-        _check_upload(audio, AUDIO_TYPES, "audio", self.limits)
-        if not 1 <= int(steps) <= self.limits.max_steps:
-            raise InputError(f"steps must be between 1 and {self.limits.max_steps}")
-        if long and audio is None:
-            raise InputError("a long video follows the audio: give an audio track")
-        rate = self.pipe.cfg.data.audio_rate
-        if image is not None:
-            load_image(image, self.pipe.cfg.data.image_size)  # decodes, or says why not
-        track = None
-        if audio is not None:
-            track = load_audio(audio, rate)
-            if len(track) > self.limits.audio_seconds * rate:
-                raise InputError(
-                    f"the audio lasts {len(track) / rate:.1f} s: the limit is "
-                    f"{self.limits.audio_seconds:g} s"
-                )
+        track = self._check(prompt, image, audio, steps, long)
+        try:
+            out = self.pipe(
+                text=(prompt or "").strip() or None,
+                image=image,
+                audio=track,
+                audio_rate=self.pipe.cfg.data.audio_rate,
+                sampler=sampler,
+                num_inference_steps=int(steps),
+                guidance={"text": guidance_text, "image": guidance_image, "audio": guidance_audio},
+                seed=int(seed),
+                refine=bool(refine),
+                long=bool(long),
+                progress=progress or False,
+            )
+        finally:
+            _give_back_freed_memory()
         self._prune()
-        out = self.pipe(
-            text=prompt,
-            image=image,
-            audio=track,
-            audio_rate=rate,
-            sampler=sampler,
-            num_inference_steps=int(steps),
-            guidance={"text": guidance_text, "image": guidance_image, "audio": guidance_audio},
-            seed=int(seed),
-            refine=bool(refine),
-            long=bool(long),
-            progress=progress or False,
-        )
         folder = self.workdir / "results" / uuid.uuid4().hex
         folder.mkdir(parents=True)
         out.settings["image"] = None if image is None else Path(image).name
@@ -127,12 +110,47 @@ class Demo:
         _frame_strip(out.frames, strip)
         return str(video), str(strip), str(video.with_suffix(".json")), out.settings
 
+    def _check(
+        self, prompt: str, image: str | None, audio: str | None, steps: int, long: bool
+    ) -> np.ndarray | None:
+        """Every check that needs no sampling; → the audio track at the model's rate."""
+        from tia2v.io import load_audio
+        from tia2v.pipeline.inputs import load_image
+
+        if not (prompt or "").strip() and image is None and audio is None:
+            raise InputError(EMPTY_REQUEST)
+        _check_upload(image, IMAGE_TYPES, "first frame", self.limits)
+        _check_upload(audio, AUDIO_TYPES, "audio", self.limits)
+        if not 1 <= int(steps) <= self.limits.max_steps:
+            raise InputError(f"steps must be between 1 and {self.limits.max_steps}")
+        if long and audio is None:
+            raise InputError("a long video follows the audio: give an audio track")
+        if image is not None:
+            load_image(image, self.pipe.cfg.data.image_size)  # decodes, or says why not
+        if audio is None:
+            return None
+        rate = self.pipe.cfg.data.audio_rate
+        track = load_audio(audio, rate)
+        if len(track) > self.limits.audio_seconds * rate:
+            raise InputError(
+                f"the audio lasts {len(track) / rate:.1f} s: the limit is "
+                f"{self.limits.audio_seconds:g} s"
+            )
+        return track
+
     def _prune(self) -> None:
         """Deletes results older than ``limits.keep_minutes``."""
         cutoff = time.time() - self.limits.keep_minutes * 60
         for folder in (self.workdir / "results").glob("*"):
             if folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def _give_back_freed_memory() -> None:
+    """Returns the C heap's freed pages to the system (glibc keeps them per thread arena, so a
+    server whose workers take turns would otherwise grow with every thread that ran once)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _frame_strip(frames: np.ndarray, path: Path, count: int = 8, height: int = 128) -> None:
