@@ -9,7 +9,8 @@ backward + AdamW on videos of the preset's size with random conditions (2 thread
 "original" trains every parameter (the original's freezing was a no-op); "ours" freezes the
 spatial layers. With ``--options`` the rows are "fp32" (every option off), "tf32" (CUDA
 only), "bf16" (+ TF32 on CUDA) and "bf16+compile"; the first step (and a compile) is timed
-apart as warm-up. Prints one JSON line with steps/s, clips/s, peak memory and ratios.
+apart as warm-up. Prints a JSON line per variant as it finishes, then one with every row and
+the ratios.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ def main() -> None:
                 rows[variant] = f"failed: {child.stderr.strip().splitlines()[-1][:200]}"
                 continue
             rows[variant] = json.loads(child.stdout.strip().splitlines()[-1])
+            print(json.dumps({"partial": preset, variant: rows[variant]}), flush=True)
         base = rows[base_name]
         for row in rows.values():
             if isinstance(row, dict):
