@@ -187,7 +187,11 @@ def build_app(demo: Demo, examples: Path | None = None):
                 print_exception=False,
             ) from None
 
-    with gr.Blocks(title="tia2v", delete_cache=(600, int(demo.limits.keep_minutes * 60))) as app:
+    with gr.Blocks(
+        title="tia2v",
+        analytics_enabled=False,  # nothing leaves the machine
+        delete_cache=(600, int(demo.limits.keep_minutes * 60)),
+    ) as app:
         gr.Markdown(
             "# tia2v\nText + first frame + audio → a video whose motion follows the audio. "
             "Any condition may be left out."
@@ -267,6 +271,7 @@ def serve(
     """Loads ``model`` once and serves the page until interrupted; removes its folder after."""
     workdir = Path(tempfile.mkdtemp(prefix="tia2v-serve-"))
     os.environ["GRADIO_TEMP_DIR"] = str(workdir / "uploads")  # Gradio's copies stay ours
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     signal.signal(signal.SIGTERM, _interrupt)  # a stopped service cleans up as on Ctrl-C
     try:
         from tia2v.pipeline import TIA2VPipeline
