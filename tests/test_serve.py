@@ -227,3 +227,23 @@ def test_an_empty_request_is_explained(server, chrome):
     open_page(chrome, server)
     chrome.find_element("css selector", "#generate").click()
     assert EMPTY_REQUEST in wait_for(chrome, lambda: messages(chrome))
+
+
+def test_a_busy_port_or_a_missing_model_is_one_line(motion_model, tmp_path):
+    def serve(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "tia2v", "--quiet", "serve", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = serve("--model", str(motion_model), "--port", port)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert f"--port {port}: cannot listen there" in result.stderr
+    missing = serve("--model", str(tmp_path / "nowhere"), "--port", port)
+    assert missing.returncode == 2 and "no such model folder" in missing.stderr

@@ -310,6 +310,8 @@ def _serve(args: argparse.Namespace) -> int:
         import gradio  # noqa: F401
     except ImportError as exc:
         raise InputError("tia2v serve needs Gradio: pip install 'tia2v[serve]'") from exc
+    import socket
+
     from tia2v.device import resolve_device
     from tia2v.model_folder import read_config
     from tia2v.serve import serve
@@ -319,6 +321,13 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise InputError(f"--port {args.port}: not a port number")
     read_config(Path(args.model))  # a model folder, or one clear error
+    with socket.socket() as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            raise InputError(
+                f"--host {args.host} --port {args.port}: cannot listen there ({exc.strerror})"
+            ) from exc
     examples = args.examples if (args.examples / "prompt.txt").is_file() else None
     print(f"tia2v serve: http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
     serve(
