@@ -22,6 +22,7 @@ HF_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
     "vocab.json",
+    "vocab.txt",
     "merges.txt",
     "special_tokens_map.json",
 )
@@ -72,6 +73,11 @@ ASSETS = {
         "openai/clip-vit-large-patch14",
         "CLIP ViT-L/14, the paper's text and image encoder",
         "--set encoders.text_path={path} --set encoders.image_path={path}",
+    ),
+    "bert": _hf(
+        "google-bert/bert-base-uncased",
+        "BERT base uncased, the original's other text encoder",
+        "--set encoders.text=bert --set encoders.text_path={path}",
     ),
     "clip-b32": _hf(
         "openai/clip-vit-base-patch32",

@@ -137,8 +137,8 @@ class DataConfig:
 class EncoderConfig:
     """Condition encoders, built by name (``tia2v.encoders``)."""
 
-    text: str = "minilm"  # minilm (shipped), clip or hf
-    text_path: str = ""  # folder or Hugging Face id for clip / hf
+    text: str = "minilm"  # minilm (shipped), clip, bert or hf
+    text_path: str = ""  # folder or Hugging Face id for clip / hf (bert: bert-base-uncased)
     text_max_length: int = bounded(77, low=1)  # token limit
     image: str = "patch"  # patch (trainable) or clip
     image_path: str = ""  # folder or Hugging Face id for clip

