@@ -84,6 +84,12 @@ ASSETS = {
         "CLIP ViT-B/32, the network of the original's CLIP scores",
         "tia2v eval --clip {path}",
     ),
+    "wav2clip": Asset(
+        "wav2clip's audio encoder (the original's CLIP-audio score)",
+        "ResNet_CX.ckpt",
+        {"ResNet_CX.ckpt": "https://www.dropbox.com/s/94fqdi4lgi8vu19/ResNet_CX.ckpt?dl=1"},
+        "tia2v.encoders.wav2clip.Wav2Clip.load({path})",
+    ),
     "i3d": Asset(
         "I3D (TorchScript) of StyleGAN-V's FVD code",
         "i3d_torchscript.pt",

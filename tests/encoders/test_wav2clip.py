@@ -1,0 +1,63 @@
+"""wav2clip: the official checkpoint layout, strict loading, shapes, per-frame alignment."""
+
+import pytest
+import torch
+
+from tia2v.encoders.wav2clip import Wav2Clip
+from tia2v.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A random wav2clip in the official file's layout (Lightning's ``state_dict`` with the
+    ``audio_encoder.`` / ``audio_transform.`` prefixes, beside the training model's other keys)."""
+    torch.manual_seed(0)
+    model = Wav2Clip()
+    with torch.no_grad():
+        for name, buffer in model.named_buffers():
+            if "running_var" in name:
+                buffer.uniform_(0.5, 1.5)
+            elif "running_mean" in name:
+                buffer.normal_(0, 0.1)
+    state = {**model.state_dict(), "image_encoder.proj": torch.zeros(3)}
+    path = tmp_path_factory.mktemp("wav2clip") / "ResNet_CX.ckpt"
+    torch.save({"state_dict": state, "epoch": 3}, path)
+    return path, model.eval()
+
+
+def test_the_official_layout_loads_strictly(checkpoint):
+    path, reference = checkpoint
+    loaded = Wav2Clip.load(str(path))
+    names = set(loaded.state_dict())
+    assert "audio_encoder.spectrogram.window" in names and "audio_encoder.fc.weight" in names
+    assert {"audio_transform.sequential.0.weight", "audio_transform.sequential.3.weight"} <= names
+    audio = torch.randn(3, 16000) * 0.1
+    with torch.no_grad():
+        out = loaded(audio)
+        assert out.shape == (3, 512)
+        assert torch.equal(out, reference(audio))
+
+
+def test_each_window_alone_gives_frame_aligned_embeddings(checkpoint):
+    _, model = checkpoint
+    windows = torch.randn(4, 3200) * 0.1
+    changed = windows.clone()
+    changed[2] = torch.randn(3200)
+    with torch.no_grad():
+        alone, alone_changed = model(windows, joint=False), model(changed, joint=False)
+        joint, joint_changed = model(windows, joint=True), model(changed, joint=True)
+    moved = (alone - alone_changed).abs().amax(dim=1)
+    assert moved[2] > 1e-3 and torch.all(moved[[0, 1, 3]] == 0)
+    # the official standardisation couples the windows of one call
+    assert (joint - joint_changed).abs().amax(dim=1)[0] > 0
+
+
+def test_bad_checkpoints_are_one_clear_error(tmp_path):
+    with pytest.raises(InputError, match="no such wav2clip checkpoint"):
+        Wav2Clip.load(str(tmp_path / "missing.ckpt"))
+    torch.save({"state_dict": {"audio_encoder.conv1.weight": torch.zeros(1)}}, tmp_path / "b.ckpt")
+    with pytest.raises(InputError, match="do not fit wav2clip"):
+        Wav2Clip.load(str(tmp_path / "b.ckpt"))
+    (tmp_path / "c.ckpt").write_text("not a checkpoint")
+    with pytest.raises(InputError, match="not a wav2clip checkpoint"):
+        Wav2Clip.load(str(tmp_path / "c.ckpt"))
