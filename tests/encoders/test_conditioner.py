@@ -49,5 +49,5 @@ def test_config_errors_name_the_key(tmp_path):
     ):
         Conditioner(cfg)
     assert Conditioner(apply_overrides(cfg, ["data.audio_rate=48000"])).audio.sample_rate == 48000
-    with pytest.raises(InputError, match="encoders.audio: unknown audio encoder 'wav2clip'"):
-        Conditioner(apply_overrides(resolve_config("tiny"), ["encoders.audio=wav2clip"]))
+    with pytest.raises(InputError, match="encoders.audio: unknown audio encoder 'audioclap'"):
+        Conditioner(apply_overrides(resolve_config("tiny"), ["encoders.audio=audioclap"]))

@@ -61,3 +61,25 @@ def test_bad_checkpoints_are_one_clear_error(tmp_path):
     (tmp_path / "c.ckpt").write_text("not a checkpoint")
     with pytest.raises(InputError, match="not a wav2clip checkpoint"):
         Wav2Clip.load(str(tmp_path / "c.ckpt"))
+
+
+def test_wav2clip_as_the_audio_condition_is_frame_aligned(checkpoint):
+    from tia2v.config import apply_overrides, resolve_config
+    from tia2v.encoders import Conditioner
+
+    path, _ = checkpoint
+    cfg = apply_overrides(
+        resolve_config("tiny"), ["encoders.audio=wav2clip", f"encoders.audio_path={path}"]
+    )
+    conditioner = Conditioner(cfg)
+    windows = torch.randn(2, 4, 4000) * 0.1  # (B, F, W): 0.25 s per frame at 16 kHz
+    changed = windows.clone()
+    changed[1, 2] = torch.randn(4000)
+    with torch.no_grad():
+        tokens = conditioner.encode_audio(windows)
+        tokens_changed = conditioner.encode_audio(changed)
+    assert tokens.shape == (2, 4, 1, cfg.model.context_dim)
+    moved = (tokens - tokens_changed).abs().amax(dim=(2, 3))  # (B, F)
+    assert moved[1, 2] > 0 and (moved > 0).sum() == 1
+    with pytest.raises(InputError, match="'wav2clip' audio encoder needs its checkpoint file"):
+        Conditioner(apply_overrides(resolve_config("tiny"), ["encoders.audio=wav2clip"]))

@@ -30,7 +30,11 @@ logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 IMAGE_BATCH = 128  # frames per image-encoder pass (a 90-frame clip in one)
-FROZEN = {"text": ("minilm", "clip", "bert", "hf"), "image": ("clip",), "audio": ("beats", "clap")}
+FROZEN = {
+    "text": ("minilm", "clip", "bert", "hf"),
+    "image": ("clip",),
+    "audio": ("beats", "wav2clip", "clap"),
+}
 
 
 def _weights_id(name: str, path: str) -> str:

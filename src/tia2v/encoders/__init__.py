@@ -4,7 +4,7 @@
 |---|---|---|
 | text  | minilm (shipped MiniLM-L6), clip, bert, hf | (B, L, D) + mask |
 | image | patch (trainable), clip              | (B, Li, D) |
-| audio | mel (trainable), beats, clap         | (B, F, La, D) |
+| audio | mel (trainable), beats, wav2clip, clap | (B, F, La, D) |
 
 A frozen encoder whose width differs from ``model.context_dim`` gets a trainable linear
 projection; trainable encoders are built at ``context_dim``. Only trainable parameters are
@@ -19,7 +19,12 @@ from torch import nn
 from tia2v.assets import locate
 from tia2v.conditions import MODALITIES, Conditions
 from tia2v.config import ExperimentConfig
-from tia2v.encoders.audio import BEATsAudioEncoder, ClapAudioEncoder, MelAudioEncoder
+from tia2v.encoders.audio import (
+    BEATsAudioEncoder,
+    ClapAudioEncoder,
+    MelAudioEncoder,
+    Wav2ClipAudioEncoder,
+)
 from tia2v.encoders.base import Encoded, FrozenEncoder
 from tia2v.encoders.image import ClipImageEncoder, PatchImageEncoder
 from tia2v.encoders.text import build_text_encoder
@@ -54,6 +59,12 @@ def build_audio_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -
                 "encoders.audio_path: the 'beats' audio encoder needs a checkpoint file"
             )
         encoder = BEATsAudioEncoder.from_file(locate(enc.audio_path))
+    elif enc.audio == "wav2clip":
+        if not enc.audio_path:
+            raise InputError(
+                "encoders.audio_path: the 'wav2clip' audio encoder needs its checkpoint file"
+            )
+        encoder = Wav2ClipAudioEncoder.from_file(locate(enc.audio_path))
     elif enc.audio == "clap":
         if not enc.audio_path:
             raise InputError(
@@ -62,7 +73,8 @@ def build_audio_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -
         encoder = ClapAudioEncoder.from_pretrained(locate(enc.audio_path), enc.audio_tokens)
     else:
         raise InputError(
-            f"encoders.audio: unknown audio encoder {enc.audio!r} (choose mel, beats or clap)"
+            f"encoders.audio: unknown audio encoder {enc.audio!r} "
+            "(choose mel, beats, wav2clip or clap)"
         )
     if encoder.sample_rate != cfg.data.audio_rate:
         raise ConfigError(

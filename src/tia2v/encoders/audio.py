@@ -1,7 +1,8 @@
 """Audio encoders: per-frame windows (B, F, W) → tokens (B, F, La, D).
 
-``beats`` (the paper's, frozen, 16 kHz), ``clap`` (transformers ClapAudioModel, frozen,
-48 kHz) and the default ``mel``: a Kaldi log-mel of each window → a small trainable conv net.
+``beats`` (the paper's, frozen, 16 kHz), ``wav2clip`` (frozen, 16 kHz, one token per frame),
+``clap`` (transformers ClapAudioModel, frozen, 48 kHz) and the default ``mel``: a Kaldi
+log-mel of each window → a small trainable conv net.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import nn
 
 from tia2v.encoders.base import FrozenEncoder, load_pretrained
 from tia2v.encoders.beats import BEATs, kaldi_fbank
+from tia2v.encoders.wav2clip import Wav2Clip
 
 MEL_BINS = 64
 
@@ -47,6 +49,28 @@ class BEATsAudioEncoder(FrozenEncoder):
         tokens = self.model(windows.flatten(0, 1).to(self.dtype))  # (B·F, T/16·8, C)
         tokens = tokens.unflatten(1, (-1, self.freq_tokens)).mean(dim=1)  # (B·F, 8, C)
         return tokens.unflatten(0, (batch, frames))
+
+
+class Wav2ClipAudioEncoder(FrozenEncoder):
+    """wav2clip's embedding of each frame's window, standardised alone: one token per frame."""
+
+    sample_rate = Wav2Clip.sample_rate
+
+    def __init__(self, model: Wav2Clip, identity: str = ""):
+        super().__init__()
+        self.model, self.identity, self.dim = model, identity, Wav2Clip.dim
+        self.freeze()
+
+    @classmethod
+    def from_file(cls, path: str) -> Wav2ClipAudioEncoder:
+        size = os.path.getsize(path) if os.path.isfile(path) else 0
+        return cls(Wav2Clip.load(path), f"wav2clip:{path}:{size}")
+
+    def encode(self, windows: torch.Tensor) -> torch.Tensor:
+        """(B, F, W) at 16 kHz → (B, F, 1, 512)."""
+        batch, frames, _ = windows.shape
+        embeddings = self.model(windows.flatten(0, 1).to(self.dtype), joint=False)  # (B·F, 512)
+        return embeddings.unflatten(0, (batch, frames))[:, :, None]
 
 
 class ClapAudioEncoder(FrozenEncoder):
