@@ -88,7 +88,7 @@ ASSETS = {
         "wav2clip's audio encoder (the original's CLIP-audio score)",
         "ResNet_CX.ckpt",
         {"ResNet_CX.ckpt": "https://www.dropbox.com/s/94fqdi4lgi8vu19/ResNet_CX.ckpt?dl=1"},
-        "tia2v.encoders.wav2clip.Wav2Clip.load({path})",
+        "tia2v eval --wav2clip {path}",
     ),
     "i3d": Asset(
         "I3D (TorchScript) of StyleGAN-V's FVD code",

@@ -131,7 +131,7 @@ def test_missing_networks_are_reported_not_replaced(folders):
     assert metrics["clip_text"].startswith("not computed")
 
 
-def tiny_clip_dir(folder, tokenizer_dir):
+def tiny_clip_dir(folder, tokenizer_dir, projection_dim=16):
     torch.manual_seed(0)
     config = CLIPConfig(
         text_config={
@@ -153,7 +153,7 @@ def tiny_clip_dir(folder, tokenizer_dir):
             "num_hidden_layers": 1,
             "num_attention_heads": 4,
         },
-        projection_dim=16,
+        projection_dim=projection_dim,
     )
     CLIPModel(config).save_pretrained(folder)
     for name in tokenizer_dir.iterdir():
@@ -331,3 +331,33 @@ def test_every_eval_network_is_loaded_onto_the_device(
     report = evaluate(*folders, ["fvd", "fid", "temporal"], nets, progress=False, device=device)
     assert placed == [device, device, device]
     assert all(isinstance(report["metrics"][m], float) for m in ("fvd", "fid", "temporal"))
+
+
+def test_clip_audio_score_with_wav2clip(folders, tmp_path, tiny_clip_text_dir):
+    """The original's CLIP-audio definition, recomputed here by hand from its parts."""
+    from tia2v.encoders.wav2clip import Wav2Clip
+    from tia2v.io import resample
+    from tia2v.metrics.clip_scores import ClipScorer
+
+    clip = tiny_clip_dir(tmp_path / "clip", tiny_clip_text_dir, projection_dim=512)
+    torch.manual_seed(1)
+    torch.save({"state_dict": Wav2Clip().state_dict()}, tmp_path / "ResNet_CX.ckpt")
+    nets = Networks(clip=str(clip), wav2clip=str(tmp_path / "ResNet_CX.ckpt"))
+    report = evaluate(*folders, ["clip_audio"], nets, progress=False)
+    scorer, wav2clip = (
+        ClipScorer.from_pretrained(str(clip)),
+        Wav2Clip.load(str(tmp_path / "ResNet_CX.ckpt")),
+    )
+    for clip_id, row in report["per_video"].items():
+        video = read_video(folders[1] / f"{clip_id}.mp4")
+        wave = resample(video.audio.mean(axis=0), video.audio_rate, 16000)
+        frames = len(video.frames)
+        parts = torch.tensor(wave[: len(wave) // frames * frames], dtype=torch.float32)
+        with torch.no_grad():
+            audio = wav2clip(parts.reshape(frames, -1), joint=True)
+        audio = audio / audio.norm(dim=-1, keepdim=True)
+        expected = 100 * (audio * scorer.image_embeddings(video.frames)).sum(-1).mean()
+        assert row["clip_audio"] == pytest.approx(float(expected), abs=1e-4)
+    assert isinstance(report["metrics"]["clip_audio"], float)
+    missing = evaluate(*folders, ["clip_audio"], Networks(clip=str(clip)), progress=False)
+    assert missing["metrics"]["clip_audio"].startswith("not computed: give --clip")

@@ -14,6 +14,7 @@ ALL_METRICS = (
     "clip_text",
     "first_frame",
     "temporal",
+    "clip_audio",
     "clap_audio_text",
 )
 I3D_HINT = "i3d_torchscript.pt (the I3D file of StyleGAN-V's FVD code)"

@@ -104,3 +104,26 @@ class ClapScorer:
         audio_emb = F.normalize(getattr(audio_emb, "pooler_output", audio_emb), dim=-1)
         text_emb = F.normalize(getattr(text_emb, "pooler_output", text_emb), dim=-1)
         return float(100 * (audio_emb * text_emb).sum())
+
+
+@torch.no_grad()
+def clip_audio_score(
+    frame_embeddings: torch.Tensor, audio: np.ndarray, rate: int, wav2clip
+) -> float:
+    """The original's CLIP-audio score with wav2clip: the track split into one equal part per
+    frame, all parts embedded in one call (wav2clip standardises over the call, as the
+    original's ``embed_audio`` of the (F, S) array did), 100·cos with each frame's CLIP image
+    embedding, averaged over the frames. Fixed against the original: the audio is read at
+    wav2clip's 16 kHz (not 48 kHz) and the frames are RGB with CLIP's normalisation.
+
+    frame_embeddings: (F, 512) unit vectors; audio: mono at ``rate``."""
+    from tia2v.io import resample
+
+    frames = len(frame_embeddings)
+    wave = resample(audio, rate, wav2clip.sample_rate)
+    per_frame = len(wave) // frames
+    parts = torch.from_numpy(np.ascontiguousarray(wave[: per_frame * frames], np.float32))
+    device = next(wav2clip.parameters()).device
+    embedded = wav2clip(parts.reshape(frames, per_frame).to(device), joint=True)  # (F, 512)
+    embedded = F.normalize(embedded, dim=-1).to(frame_embeddings.device)
+    return float(100 * (embedded * frame_embeddings).sum(-1).mean())

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tia2v.assets import locate
 from tia2v.errors import InputError
 from tia2v.io import load_audio, read_video
 from tia2v.metrics import ALL_METRICS, I3D_HINT, INCEPTION_HINT, av_align, frechet, paired, toy
@@ -34,6 +35,7 @@ class Networks:
     fd_net: str | None = None
     clip: str | None = None
     clap: str | None = None
+    wav2clip: str | None = None
 
 
 # metric -> (its flag, the function that turns frames into that network's features)
@@ -50,6 +52,8 @@ NOT_COMPUTED = {
     "clip_text": "not computed: give --clip <CLIP folder or id, e.g. openai/clip-vit-base-patch32>",
     "first_frame": "not computed: give --clip <CLIP folder or id>",
     "temporal": "not computed: give --clip <CLIP folder or id>",
+    "clip_audio": "not computed: give --clip <CLIP ViT-B/32 folder> and --wav2clip ResNet_CX.ckpt "
+    "(tia2v download clip-b32 wav2clip)",
     "clap_audio_text": (
         "not computed: give --clap <CLAP folder or id, e.g. laion/clap-htsat-unfused>"
     ),
@@ -117,10 +121,15 @@ def evaluate(
         else None
     )
     clip = None
-    if nets.clip and {"clip_text", "first_frame", "temporal"} & set(metrics):
-        from tia2v.metrics.clip_scores import ClipScorer
+    if nets.clip and {"clip_text", "first_frame", "temporal", "clip_audio"} & set(metrics):
+        from tia2v.metrics.clip_scores import ClipScorer, clip_audio_score
 
         clip = ClipScorer.from_pretrained(nets.clip, device)
+    wav2clip = None
+    if nets.clip and nets.wav2clip and "clip_audio" in metrics:
+        from tia2v.encoders.wav2clip import Wav2Clip
+
+        wav2clip = Wav2Clip.load(locate(nets.wav2clip)).to(device)
     clap = None
     if nets.clap and "clap_audio_text" in metrics:
         from tia2v.metrics.clip_scores import ClapScorer
@@ -178,6 +187,9 @@ def evaluate(
                 row.update(_toy_row(b, a, json.loads(meta_file.read_text())))
         if clip is not None:
             row.update({k: v for k, v in clip.scores(b, caption).items() if k in metrics})
+        if wav2clip is not None and audio is not None:
+            embeddings = clip.image_embeddings(b)  # (F, 512)
+            row["clip_audio"] = clip_audio_score(embeddings, audio, rate, wav2clip)
         if clap is not None and caption and audio is not None:
             row["clap_audio_text"] = clap.audio_text(audio, rate, caption)
         for name, (flag, fn) in FEATURE_NETWORKS.items():
