@@ -120,11 +120,14 @@ def asset_dir() -> Path:
     return Path(home) if home else Path.home() / ".cache" / "tia2v"
 
 
-def locate(path: str) -> str:
-    """``path`` when it exists; else the asset folder's file or folder of the same base name
-    when that exists; else ``path`` unchanged (a Hugging Face id, or a missing file that the
-    caller reports)."""
+def locate(path: str, *places: Path) -> str:
+    """``path`` when it exists; else, in each of ``places`` (default: the asset folder),
+    ``place/path`` or a file or folder of the same base name, the first that exists; else
+    ``path`` unchanged (a Hugging Face id, or a missing file that the caller reports)."""
     if not path or os.path.exists(path):
         return path
-    downloaded = asset_dir() / Path(path).name
-    return str(downloaded) if downloaded.exists() else path
+    for place in places or (asset_dir(),):
+        for candidate in (place / path, place / Path(path).name):
+            if candidate.exists():
+                return str(candidate)
+    return path

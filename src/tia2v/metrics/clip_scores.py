@@ -53,8 +53,9 @@ class ClipScorer:
         features = self.model.get_text_features(**tokens)
         return F.normalize(getattr(features, "pooler_output", features), dim=-1)[0]
 
-    def scores(self, frames: np.ndarray, text: str | None) -> dict[str, float]:
-        emb = self.image_embeddings(frames)
+    def scores(self, emb: torch.Tensor, text: str | None) -> dict[str, float]:
+        """First-frame and temporal consistency of one video's frame embeddings (F, D) (from
+        ``image_embeddings``), and its CLIP-text score when ``text`` is given."""
         out = {
             "first_frame": float(100 * (emb[1:] @ emb[0]).mean()) if len(emb) > 1 else float("nan"),
             "temporal": float(100 * (emb[1:] * emb[:-1]).sum(-1).mean())

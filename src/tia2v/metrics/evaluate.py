@@ -186,10 +186,10 @@ def evaluate(
             if meta_file:
                 row.update(_toy_row(b, a, json.loads(meta_file.read_text())))
         if clip is not None:
-            row.update({k: v for k, v in clip.scores(b, caption).items() if k in metrics})
-        if wav2clip is not None and audio is not None:
-            embeddings = clip.image_embeddings(b)  # (F, 512)
-            row["clip_audio"] = clip_audio_score(embeddings, audio, rate, wav2clip)
+            embeddings = clip.image_embeddings(b)  # (F, D): one CLIP pass for every CLIP score
+            row.update({k: v for k, v in clip.scores(embeddings, caption).items() if k in metrics})
+            if wav2clip is not None and audio is not None:
+                row["clip_audio"] = clip_audio_score(embeddings, audio, rate, wav2clip)
         if clap is not None and caption and audio is not None:
             row["clap_audio_text"] = clap.audio_text(audio, rate, caption)
         for name, (flag, fn) in FEATURE_NETWORKS.items():
