@@ -33,6 +33,8 @@ TRAIN_EXAMPLE = f"""examples:
   tia2v train content --config tiny --set data.root=data/toy --dry-run
   tia2v train motion --config demo --set train.init_from=runs/demo-content
   tia2v train refiner --config demo --set train.run_dir=runs/demo-refiner
+  tia2v train distill --config checkpoints/demo/config.yaml \
+      --set distill.teacher=checkpoints/demo --set train.run_dir=runs/demo-student
 presets: {", ".join(PRESETS)}"""
 
 
@@ -156,8 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--device", help=f"{DEVICE_HELP}; runs the frozen encoders")
     _add_config_args(prepare)
 
-    train = add("train", "Train the content, motion or refiner (SHR) model.", TRAIN_EXAMPLE)
-    train.add_argument("stage", choices=["content", "motion", "refiner"])
+    train = add(
+        "train",
+        "Train the content, motion or refiner (SHR) model, or distil a few-step student.",
+        TRAIN_EXAMPLE,
+    )
+    train.add_argument("stage", choices=["content", "motion", "refiner", "distill"])
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly")
     _add_config_args(train)
 
@@ -396,7 +402,11 @@ def _generate(args: argparse.Namespace) -> int:
     path = out.save(args.output)
     seconds = time.perf_counter() - start
     sound = "with sound" if out.audio is not None else "silent"
-    print(f"wrote {path} ({len(out.frames)} frames, {out.fps:g} fps, {sound}) in {seconds:.1f} s")
+    ran = f"{out.settings['sampler']}, {out.settings['steps']} steps"
+    print(
+        f"wrote {path} ({len(out.frames)} frames, {out.fps:g} fps, {sound}; {ran}) "
+        f"in {seconds:.1f} s"
+    )
     return 0
 
 

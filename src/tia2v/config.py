@@ -213,6 +213,31 @@ class RefinerConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Guided consistency distillation (``tia2v train distill``) of a trained model into a
+    few-step student that takes the guidance scales as an input. Each training step draws one
+    scale per modality from its [low, high] range; the EMA of the student
+    (``train.ema_decay``, 0.95 as in LCM) is both the target network and the exported student."""
+
+    teacher: str = ""  # model folder whose generator is distilled
+    # the teacher's DDIM step spans T / teacher_steps schedule steps (LCM's skip k)
+    teacher_steps: int = bounded(50, low=1)
+    guidance_text: tuple[float, ...] = (1.0, 4.0)  # [low, high] of the text scale
+    guidance_image: tuple[float, ...] = (1.0, 3.5)  # [low, high] of the image scale
+    guidance_audio: tuple[float, ...] = (1.0, 3.0)  # [low, high] of the audio scale
+    steps: int = bounded(4, low=1)  # the lcm sampler's default step count
+
+    def __post_init__(self) -> None:
+        for name in ("guidance_text", "guidance_image", "guidance_audio"):
+            pair = getattr(self, name)
+            if len(pair) != 2 or not 0 <= pair[0] <= pair[1]:
+                raise ConfigError(
+                    f"config key 'distill.{name}': expected [low, high] with 0 <= low <= high, "
+                    f"got {list(pair)}"
+                )
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything a run needs; saved as ``config.yaml`` and inside every checkpoint."""
 
@@ -223,6 +248,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     refiner: RefinerConfig = field(default_factory=RefinerConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 T = TypeVar("T")

@@ -6,6 +6,8 @@ motion.safetensors             the UNet of the stage (or content.safetensors)
 encoders.safetensors           the trainable encoder parts (frozen encoders are not saved)
 refiner.safetensors            optional: the SHR refiner's UNet
 refiner_encoders.safetensors   and its trainable text projection
+student.safetensors            optional: a few-step student of the generator (its UNet; it
+                               shares encoders.safetensors with the generator)
 README.md                      the model card
 ```
 
@@ -28,10 +30,15 @@ from tia2v.models.network import TIA2VNetwork
 
 GENERATOR_STAGES = ("motion", "content")  # stages a model folder generates with, preferred first
 PARTS = ("unet", "conditioner")
+STUDENT_FILE = "student.safetensors"
 
 
 def weights_file(stage: str) -> str:
     return f"{stage}.safetensors"
+
+
+def has_student(folder: Path) -> bool:
+    return (folder / STUDENT_FILE).is_file()
 
 
 def encoders_file(stage: str) -> str:
@@ -103,18 +110,24 @@ def _encoder_paths_in(cfg: ExperimentConfig, folder: Path) -> ExperimentConfig:
     return dataclasses.replace(cfg, encoders=dataclasses.replace(enc, **paths))
 
 
-def load_network(folder: Path, cfg: ExperimentConfig, stage: str) -> TIA2VNetwork:
-    """A stage's network from a model folder, with one clear error for any mismatch."""
+def load_network(
+    folder: Path, cfg: ExperimentConfig, stage: str, student: bool = False
+) -> TIA2VNetwork:
+    """A stage's network (or its few-step student) from a model folder, with one clear error
+    for any mismatch."""
     problem = manifest_problem(folder)
     if problem:
         raise InputError(f"{folder}: the model folder does not verify: {problem}")
-    network = TIA2VNetwork(cfg, stage)
+    network = TIA2VNetwork(cfg, stage, student=student)
     parts = read_stage_weights(folder, stage)
+    if student:
+        parts["unet"] = read_weights(folder / STUDENT_FILE)
     try:
         network.load_saved_state(join_state(parts["unet"], parts["conditioner"]))
     except (KeyError, RuntimeError) as exc:
         raise InputError(
-            f"{folder}: {stage} weights do not match config.yaml ({str(exc).splitlines()[0][:200]})"
+            f"{folder}: {'student' if student else stage} weights do not match config.yaml "
+            f"({str(exc).splitlines()[0][:200]})"
         ) from exc
     return network
 
@@ -123,8 +136,12 @@ def save_network(
     folder: Path, network: TIA2VNetwork, state: dict[str, torch.Tensor] | None = None
 ) -> None:
     """Writes a network's UNet and trainable encoder parts (of ``state``, e.g. EMA weights,
-    when given) under its stage's file names."""
+    when given) under its stage's file names; a student's UNet alone (it shares the
+    generator's encoders)."""
     parts = split_state(network.saved_state(state))
+    if network.student:
+        save_file({k: v.contiguous() for k, v in parts["unet"].items()}, str(folder / STUDENT_FILE))
+        return
     for part, name in zip(
         PARTS, (weights_file(network.stage), encoders_file(network.stage)), strict=True
     ):

@@ -11,6 +11,9 @@ conditional ε(t,i,a). Only the prediction channels are guided; a learned varian
 from the fully conditional branch. Below ``min_t`` (guidance in a limited interval,
 Kynkäänniemi et al. 2024) that branch alone is evaluated: late in sampling, guidance
 costs a branch per modality and, on the toy domain, blurs edges (docs/guidance.md).
+
+A distilled student (``tia2v train distill``) computes the guided prediction in one call: the
+scales are its input (``student_model_fn``), with the same rule for a scale of 0.
 """
 
 from __future__ import annotations
@@ -78,5 +81,48 @@ def guided_model_fn(
             guided = guided + scales.get(name, 1.0) * (predictions[k] - predictions[k - 1])
         variance = split(outs[-1])[1]
         return guided if variance is None else torch.cat([guided, variance], dim=1)
+
+    return model_fn
+
+
+# ----------------------------------------------------------------------------------------------
+# A distilled student: the scales are an input of one network call.
+
+
+def guidance_vector(
+    cond: Conditions, scales: GuidanceScales, batch: int, device: torch.device
+) -> torch.Tensor:
+    """A student's scale input (B, 3), text–image–audio: 0 where ``cond`` lacks the modality,
+    else its scale (missing names count as 1)."""
+    row = [scales.get(name, 1.0) if getattr(cond, name) is not None else 0.0 for name in MODALITIES]
+    return torch.tensor([row] * batch, dtype=torch.float32, device=device)
+
+
+def without_absent(cond: Conditions, scales: GuidanceScales) -> Conditions:
+    """The conditions without the modalities whose scale is 0 (missing names count as 1)."""
+    kept = Conditions(text_mask=cond.text_mask, lowres=cond.lowres)
+    for name in MODALITIES:
+        if scales.get(name, 1.0) != 0.0 and getattr(cond, name) is not None:
+            setattr(kept, name, getattr(cond, name))
+    if kept.text is None:
+        kept.text_mask = None
+    if kept.image is not None:
+        kept.first_frame = cond.first_frame
+    return kept
+
+
+def student_model_fn(
+    network: torch.nn.Module,
+    cond: Conditions,
+    scales: GuidanceScales,
+    timestep_fn: Callable[[torch.Tensor], torch.Tensor],
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A sampler's ``model_fn(x_t, t)`` for a student: one call, the scales as its input; a
+    modality with scale 0 is absent, as under the teacher's guidance."""
+    cond = without_absent(cond, scales)
+
+    def model_fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        w = guidance_vector(cond, scales, x.shape[0], x.device)
+        return network(x, timestep_fn(t), cond, None, w)
 
     return model_fn

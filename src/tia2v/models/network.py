@@ -27,14 +27,18 @@ class TIA2VNetwork(nn.Module):
         cfg: the experiment config.
         stage: "content", "motion" or "refiner" (``cfg.refiner.model`` at
             ``cfg.refiner.scale``× the resolution, text only).
+        student: the few-step student of that stage's model: the same UNet with the guidance
+            scales as an input (``tia2v.training.distill``).
     """
 
-    def __init__(self, cfg: ExperimentConfig, stage: str):
+    def __init__(self, cfg: ExperimentConfig, stage: str, student: bool = False):
         super().__init__()
-        self.stage = stage
+        self.stage, self.student = stage, student
         model_cfg, size = stage_model(cfg, stage)
         lowres = stage == "refiner" and cfg.refiner.lowres_channels
-        self.unet = build_model(model_cfg, size, stage, cfg.diffusion.learn_sigma, lowres)
+        self.unet = build_model(
+            model_cfg, size, stage, cfg.diffusion.learn_sigma, lowres, guidance_input=student
+        )
         # The refiner's low-resolution input is its clip seen at 1/scale (0: not used).
         self.lowres_scale = cfg.refiner.scale if lowres else 0
         self.conditioner = Conditioner(cfg, STAGE_MODALITIES[stage], model_cfg.context_dim)
@@ -45,16 +49,18 @@ class TIA2VNetwork(nn.Module):
         timesteps: torch.Tensor,
         cond: Conditions | dict,
         keep: dict[str, torch.Tensor] | None = None,
+        guidance: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x: (B, C, F, H, W); cond: Conditions, or a training batch to encode here (inside
         forward, so that distributed training sees the trainable encoders used; a refiner with
-        ``refiner.lowres_channels`` gets the batch video's low-resolution view)."""
+        ``refiner.lowres_channels`` gets the batch video's low-resolution view); guidance:
+        (B, 3) scales of a student."""
         if isinstance(cond, dict):
             batch = cond
             cond = self.conditioner.conditions(batch)
             if self.lowres_scale:
                 cond.lowres = lowres_view(batch["video"], self.lowres_scale)
-        return self.unet(x, timesteps, cond, keep)
+        return self.unet(x, timesteps, cond, keep, guidance)
 
     def saved_state(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """What a checkpoint holds: the UNet and the trainable encoder parts (not the frozen

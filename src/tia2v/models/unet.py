@@ -27,6 +27,7 @@ from tia2v.models.blocks import (
     timestep_embedding,
     zero_module,
 )
+from tia2v.models.guidance_embedding import GuidanceEmbedding
 from tia2v.models.layout import batch_to_frames, frames_to_batch, repeat_per_frame
 from tia2v.models.text_embedding import FrameTextEmbedding, PooledTextEmbedding, pool_text
 
@@ -66,6 +67,8 @@ class UNet(nn.Module):
         learn_sigma: also output the variance interpolation (C more channels).
         lowres_channels: every frame also gets the upsampled low-resolution video as input
             channels (a refiner's ``refiner.lowres_channels``).
+        guidance_input: the guidance scales are an input (a distilled student,
+            ``tia2v.models.guidance_embedding``).
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class UNet(nn.Module):
         audio: bool | None = None,
         learn_sigma: bool = True,
         lowres_channels: bool = False,
+        guidance_input: bool = False,
     ):
         super().__init__()
         audio = motion if audio is None else audio
@@ -91,6 +95,8 @@ class UNet(nn.Module):
         )
         if cfg.pooled_text:
             self.text_embed = PooledTextEmbedding(cfg.context_dim, emb_dim)
+        if guidance_input:
+            self.guidance_embed = GuidanceEmbedding(mc, emb_dim)
         if cfg.frame_text:
             self.frame_text_embed = FrameTextEmbedding(cfg.context_dim, mc, emb_dim)
         self.null_text = nn.Parameter(torch.randn(1, cfg.context_dim) * 0.02)
@@ -217,8 +223,10 @@ class UNet(nn.Module):
         timesteps: torch.Tensor,
         cond: Conditions,
         keep: dict[str, torch.Tensor] | None = None,
+        guidance: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x: (B, C, F, H, W), timesteps: (B,) float (the network's scale) → (B, C_out, F, H, W)."""
+        """x: (B, C, F, H, W), timesteps: (B,) float (the network's scale), guidance: (B, 3)
+        scales of a student → (B, C_out, F, H, W)."""
         batch, _, num_frames, _, _ = x.shape
         text, text_mask, image, audio = self.resolve(cond, batch, num_frames, keep)
         image_given = torch.full((batch,), cond.image is not None, device=x.device)
@@ -237,6 +245,10 @@ class UNet(nn.Module):
             pooled = pool_text(text, text_mask)  # (B, D)
         if self.cfg.pooled_text:
             emb = emb + self.text_embed(pooled)
+        if hasattr(self, "guidance_embed"):
+            if guidance is None:
+                raise ValueError("a student network needs its guidance scales")
+            emb = emb + self.guidance_embed(guidance.to(emb.dtype))
         emb = repeat_per_frame(emb, num_frames)  # (B*F, E)
         if self.cfg.frame_text:
             emb = emb + self.frame_text_embed(pooled, num_frames)  # (B*F, E)
@@ -293,9 +305,11 @@ def is_temporal(name: str) -> bool:
 
 def starts_as_identity(name: str) -> bool:
     """Parameters a source model may lack: their modules are no-ops at initialisation (the
-    temporal layers, the pooled-text and frame-text paths), so the model starts as the one it
-    was loaded from."""
-    return is_temporal(name) or name.startswith(("text_embed.", "frame_text_embed."))
+    temporal layers, the pooled-text and frame-text paths, a student's guidance input), so the
+    model starts as the one it was loaded from."""
+    return is_temporal(name) or name.startswith(
+        ("text_embed.", "frame_text_embed.", "guidance_embed.")
+    )
 
 
 @dataclass
@@ -351,9 +365,10 @@ def build_model(
     stage: str,
     learn_sigma: bool = True,
     lowres_channels: bool = False,
+    guidance_input: bool = False,
 ) -> UNet:
     """The UNet of a stage: content (2-D), motion (+ temporal layers and audio) or refiner
-    (+ temporal layers, text only: the SHR stage)."""
+    (+ temporal layers, text only: the SHR stage); a student takes the guidance scales too."""
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     return UNet(
@@ -363,4 +378,5 @@ def build_model(
         audio="audio" in STAGE_MODALITIES[stage],
         learn_sigma=learn_sigma,
         lowres_channels=lowres_channels,
+        guidance_input=guidance_input,
     )

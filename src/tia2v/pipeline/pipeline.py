@@ -12,13 +12,14 @@ from tia2v.conditions import STAGE_MODALITIES, Conditions
 from tia2v.config import ExperimentConfig
 from tia2v.data.vat import frame_windows
 from tia2v.device import resolve_device
-from tia2v.diffusion.guidance import guided_model_fn
+from tia2v.diffusion.guidance import guided_model_fn, student_model_fn
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError
 from tia2v.frames import video_to_frames
 from tia2v.model_folder import (
     generator_stage,
     has_refiner,
+    has_student,
     load_network,
     read_config,
     save_model_folder,
@@ -31,7 +32,7 @@ from tia2v.pipeline.output import PipelineOutput
 from tia2v.pipeline.progress import StepReport, progress_bar
 from tia2v.pipeline.request import Encodings, Request, build_request, check_conditions
 from tia2v.pipeline.sdedit import sdedit
-from tia2v.sampling.registry import SamplerCall
+from tia2v.sampling.registry import SamplerCall, get_sampler
 
 
 class TIA2VPipeline:
@@ -42,6 +43,7 @@ class TIA2VPipeline:
         network: a TIA2VNetwork (content or motion) with its weights.
         source: where it was loaded from (for the sidecar).
         refiner: the SHR refiner network, if the folder has one.
+        student: the few-step student of ``network`` (``--sampler lcm``), if the folder has one.
     """
 
     def __init__(
@@ -50,9 +52,11 @@ class TIA2VPipeline:
         network: TIA2VNetwork,
         source: str = "",
         refiner: TIA2VNetwork | None = None,
+        student: TIA2VNetwork | None = None,
     ):
         self.cfg, self.network, self.source = cfg, network.eval(), source
         self.refiner = None if refiner is None else refiner.eval()
+        self.student = None if student is None else student.eval()
         self.diffusion = Diffusion.from_config(cfg.diffusion)
 
     @classmethod
@@ -70,7 +74,10 @@ class TIA2VPipeline:
             raise InputError(f"{folder}: no motion.safetensors or content.safetensors")
         network = load_network(folder, cfg, stage).to(device)
         refiner = load_network(folder, cfg, "refiner").to(device) if has_refiner(folder) else None
-        return cls(cfg, network, str(folder), refiner)
+        student = None
+        if has_student(folder):
+            student = load_network(folder, cfg, stage, student=True).to(device)
+        return cls(cfg, network, str(folder), refiner, student)
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Writes a model folder that ``from_pretrained`` loads, with the source's model card."""
@@ -79,10 +86,24 @@ class TIA2VPipeline:
         keep_card = card is not None and card.is_file()
         if keep_card and card.resolve() == (folder / "README.md").resolve():
             keep_card = False  # saved over itself: the card is already there
-        networks = [(self.network, None)] + ([(self.refiner, None)] if self.refiner else [])
+        networks = [(self.network, None)] + [
+            (extra, None) for extra in (self.refiner, self.student) if extra is not None
+        ]
         return save_model_folder(
             folder, self.cfg, networks, card.read_text() if keep_card else None
         )
+
+    def generator(self, sampler: str) -> TIA2VNetwork:
+        """The network a sampler runs: the student for ``lcm``, else the guided model."""
+        if not get_sampler(sampler).student:
+            return self.network
+        if self.student is None:
+            raise InputError(
+                f"--sampler {sampler} runs a distilled student, and "
+                f"{self.source or 'this model'} has none (student.safetensors): distil one with "
+                "`tia2v train distill`, or choose another sampler"
+            )
+        return self.student
 
     def _require_refiner(self) -> None:
         if self.refiner is None:
@@ -159,8 +180,9 @@ class TIA2VPipeline:
             samples = prepare_audio(audio, audio_rate, rate, request.num_frames / request.fps)
         value_range = self.cfg.data.value_range
         first = None if image is None else load_image(image, self.cfg.data.image_size) * value_range
+        conditioner = self.generator(request.sampler).conditioner
         encodings = Encodings(
-            text=None if text is None else self.network.conditioner.encode_text([text]),
+            text=None if text is None else conditioner.encode_text([text]),
             first_frame=None if first is None else first.to(self.device),  # (1, 3, S, S)
             audio=None if samples is None else [samples],
         )
@@ -237,8 +259,9 @@ class TIA2VPipeline:
         if images[0] is not None:
             first = torch.cat([load_image(image, size) for image in images])  # (B, 3, S, S)
             first = (first * self.cfg.data.value_range).to(self.device)
+        conditioner = self.generator(request.sampler).conditioner
         encodings = Encodings(
-            text=None if texts[0] is None else self.network.conditioner.encode_text(texts),
+            text=None if texts[0] is None else conditioner.encode_text(texts),
             first_frame=first,
             audio=None if samples[0] is None else samples,
         )
@@ -265,14 +288,15 @@ class TIA2VPipeline:
         video, locked to ``lock[k]`` (``lock``: (B, 3, S, S)) when given. Clip k's noise comes
         from ``seeds[k]`` alone, so it is the same clip whatever the batch. → B × uint8
         (F, S, S, 3)."""
-        cfg, device, conditioner = self.cfg, self.device, self.network.conditioner
+        network = self.generator(request.sampler)
+        cfg, device, conditioner = self.cfg, self.device, network.conditioner
         num_frames, size, batch = request.num_frames, cfg.data.image_size, len(seeds)
         cond = Conditions()
         if encodings.text is not None:
             cond.text, cond.text_mask = encodings.text.tokens, encodings.text.mask  # (B, L, D)
         if lock is not None:
             cond.image, cond.first_frame = conditioner.encode_image(lock), lock
-        if encodings.audio is not None and "audio" in STAGE_MODALITIES[self.network.stage]:
+        if encodings.audio is not None and "audio" in STAGE_MODALITIES[network.stage]:
             times = (start + np.arange(num_frames)) / request.fps
             windows = np.stack(
                 [
@@ -290,15 +314,20 @@ class TIA2VPipeline:
         if lock is not None and locks_first_frame(cfg):
             held = first_frame_lock(lock, num_frames, cfg, self.diffusion, seeds)
             known, without_image = held.known, held.without_image
-        model_fn = guided_model_fn(
-            self.network.unet,
-            cond,
-            request.guidance,
-            self.diffusion.model_timesteps,
-            cfg.diffusion.learn_sigma,
-            without_image,
-            request.min_timestep(self.diffusion.num_timesteps),
-        )
+        if network.student:
+            model_fn = student_model_fn(
+                network.unet, cond, request.guidance, self.diffusion.model_timesteps
+            )
+        else:
+            model_fn = guided_model_fn(
+                network.unet,
+                cond,
+                request.guidance,
+                self.diffusion.model_timesteps,
+                cfg.diffusion.learn_sigma,
+                without_image,
+                request.min_timestep(self.diffusion.num_timesteps),
+            )
         call = SamplerCall(request.sampler, request.steps, request.eta, known, generators)
         steps = len(call.timesteps(self.diffusion))
         with progress_bar(request.progress, f"sample {request.sampler}", steps) as call.callback:

@@ -137,7 +137,7 @@ def build_request(
     """The pipeline call's options (None: the model's default, ``cfg.sample``) → a Request."""
     defaults = cfg.sample
     sampler = sampler or defaults.sampler
-    get_sampler(sampler)
+    student = get_sampler(sampler).student
     if guidance_min_noise is None:
         guidance_min_noise = defaults.guidance_min_noise
     if not 0.0 <= guidance_min_noise <= 1.0:
@@ -145,7 +145,11 @@ def build_request(
     eta = _finite("eta", defaults.eta if eta is None else eta)
     if eta < 0:
         raise InputError(f"eta must be ≥ 0, got {eta}")
-    steps = defaults.steps if num_inference_steps is None else num_inference_steps
+    if student and eta > 1:
+        raise InputError(f"eta of the {sampler} sampler is TCD's gamma, in [0, 1]; got {eta}")
+    steps = num_inference_steps
+    if steps is None:
+        steps = cfg.distill.steps if student else defaults.steps
     if not 1 <= steps <= cfg.diffusion.num_timesteps:
         raise InputError(
             f"steps must be in [1, {cfg.diffusion.num_timesteps}] (the model's T), got {steps}"

@@ -6,6 +6,10 @@
 | ddim  | DDIM                                    | "leading": 0, T/N, 2T/N, …       | ✓  |
 | dpm++ | DPM-Solver++ 2M (2M SDE with η > 0)     | linear in t, λ ≥ −5.1            | ✓  |
 | unipc | UniPC-bh2, order 2                      | linear in t, λ ≥ −5.1            | –  |
+| lcm   | multistep consistency, a student's only | T−1, T−1−T/N, …                  | γ  |
+
+``lcm`` runs a distilled student (``tia2v train distill``): one call per step, the guidance
+scales are the student's input; its η is TCD's γ in [0, 1] (1: LCM's fresh noise per step).
 
 To add a sampler: a module with ``sample_<name>(model_fn, noise, diffusion, timesteps, *,
 known, callback, generator)`` (and ``eta`` if it injects noise) and a row here; the CLI, the
@@ -33,16 +37,19 @@ from tia2v.sampling.common import (
 from tia2v.sampling.ddim import sample_ddim
 from tia2v.sampling.ddpm import sample_ddpm
 from tia2v.sampling.dpmpp import sample_dpmpp_2m
+from tia2v.sampling.lcm import lcm_timesteps, sample_lcm
 from tia2v.sampling.unipc import sample_unipc
 
 
 @dataclass(frozen=True)
 class Sampler:
-    """A sampling function, the timesteps it runs for a step count, and whether it takes η."""
+    """A sampling function, the timesteps it runs for a step count, whether it takes η, and
+    whether it runs a distilled student instead of the guided model."""
 
     sample: Callable[..., torch.Tensor]
     spacing: Callable[[Diffusion, int], list[int]]
     takes_eta: bool
+    student: bool = False
 
 
 SAMPLERS: dict[str, Sampler] = {
@@ -50,6 +57,7 @@ SAMPLERS: dict[str, Sampler] = {
     "ddim": Sampler(sample_ddim, leading_timesteps, takes_eta=True),
     "dpm++": Sampler(sample_dpmpp_2m, linspace_timesteps, takes_eta=True),
     "unipc": Sampler(sample_unipc, linspace_timesteps, takes_eta=False),
+    "lcm": Sampler(sample_lcm, lcm_timesteps, takes_eta=True, student=True),
 }
 
 

@@ -1,4 +1,5 @@
-"""Training of the content and motion stages on Hugging Face Accelerate.
+"""Training of every stage (content, motion, refiner, and the few-step student: distill) on
+Hugging Face Accelerate.
 
 One CPU process needs no launcher; ``torchrun`` / ``accelerate launch --multi_gpu`` give DDP.
 Every step's randomness (timesteps, noise, dropped conditions, dropout, data crops, order)
@@ -7,6 +8,7 @@ derives from (seed, step, rank), so a resumed run continues exactly as if never 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -43,6 +45,12 @@ from tia2v.training.checkpoint import (
     find_checkpoint,
     load_checkpoint,
     save_checkpoint,
+)
+from tia2v.training.distill import (
+    ConsistencyDistillation,
+    copy_into,
+    export_student,
+    teacher_and_student,
 )
 from tia2v.training.ema import EMA
 from tia2v.training.export import export_run
@@ -125,8 +133,8 @@ def sample_video(
     network: TIA2VNetwork, ema: EMA, cfg: ExperimentConfig, dataset: VATDataset, path: Path
 ) -> None:
     """A progress video from the EMA weights, with the first training clip's conditions."""
-    if network.stage == "refiner":
-        return  # the refiner only re-renders; it has no video of its own to show
+    if network.stage == "refiner" or network.student:
+        return  # the refiner only re-renders; a student is shown by the benchmark
     trained = {k: v.detach().clone() for k, v in network.state_dict().items()}
     network.load_state_dict(ema.averaged_state(network))
     try:
@@ -150,7 +158,8 @@ def sample_video(
 def train(
     cfg: ExperimentConfig, stage: str, resume: str | None = None, progress: bool = True
 ) -> Path:
-    """Trains ``stage`` ("content" or "motion") and exports the model; returns the run folder."""
+    """Trains ``stage`` ("content", "motion", "refiner" or "distill") and exports the model;
+    returns the run folder."""
     from accelerate import Accelerator, DistributedDataParallelKwargs
     from tqdm import tqdm
 
@@ -173,7 +182,12 @@ def train(
 
     # -- Model, optimiser, schedule ----------------------------------------------------------
     torch.manual_seed(tc.seed)  # the same initial weights on every rank and every run
-    network = TIA2VNetwork(cfg, stage)
+    distillation = None
+    if stage == "distill":
+        teacher, network = teacher_and_student(cfg)
+        target = copy.deepcopy(network).eval().requires_grad_(False)  # the EMA weights
+    else:
+        network = TIA2VNetwork(cfg, stage)
     checkpoint = load_checkpoint(find_checkpoint(resume)) if resume else None
     if checkpoint is None and (
         (run_dir / "checkpoints").is_dir() or (run_dir / "log.jsonl").is_file()
@@ -210,6 +224,11 @@ def train(
         network.unet.compile()  # in place: the DDP wrapper and the EMA see the same parameters
     ema.to(accelerator.device)
     diffusion = Diffusion.from_config(cfg.diffusion)
+    if stage == "distill":
+        teacher.to(accelerator.device)
+        target.to(accelerator.device)
+        copy_into(target, ema.shadow)
+        distillation = ConsistencyDistillation(cfg, teacher, target, diffusion)
     highest_t = max(1, round(tc.max_noise * diffusion.num_timesteps))  # t < highest_t
 
     # -- Data ----------------------------------------------------------------------------------
@@ -227,7 +246,7 @@ def train(
         )
     )
     drop = {"text": tc.drop_text, "image": tc.drop_image, "audio": tc.drop_audio}
-    modalities = STAGE_MODALITIES[stage]
+    modalities = STAGE_MODALITIES[network.stage]
 
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -310,15 +329,20 @@ def train(
                     known = torch.zeros(size, x0.shape[2], dtype=torch.bool, device=x0.device)
                     known[:, 0] = keep["image"]
                 with accelerator.accumulate(model):
-                    losses = training_losses(
-                        diffusion,
-                        cfg.diffusion,
-                        lambda x, s: model(x, diffusion.model_timesteps(s), part, keep),  # noqa: B023
-                        x0,
-                        t,
-                        noise,
-                        known,
-                    )
+                    if distillation is not None:
+                        present = [m for m in modalities if bool(keep[m][0])]
+                        losses = distillation.losses(model, part, present, generator)
+                        losses["vb"] = torch.zeros_like(losses["loss"])
+                    else:
+                        losses = training_losses(
+                            diffusion,
+                            cfg.diffusion,
+                            lambda x, s: model(x, diffusion.model_timesteps(s), part, keep),  # noqa: B023
+                            x0,
+                            t,
+                            noise,
+                            known,
+                        )
                     loss = losses["loss"].mean() / tc.grad_accum
                     accelerator.backward(loss)
                 for key in terms:
@@ -330,6 +354,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             step += 1
             ema.update(network, step)
+            if distillation is not None:
+                copy_into(target, ema.shadow)
             bar.update(1)
             if step % tc.log_every == 0 or step == tc.max_steps:
                 check_finite()
@@ -390,7 +416,10 @@ def train(
         # The model folder generates at the rate it was trained at (generate's default fps).
         fps = dataset.example_fps()
         exported = dataclasses.replace(cfg, sample=dataclasses.replace(cfg.sample, fps=fps))
-        export_run(run_dir, run_dir / "model", network, ema, exported, stage, step)
+        if stage == "distill":
+            export_student(run_dir, network, ema, cfg, step)
+        else:
+            export_run(run_dir, run_dir / "model", network, ema, exported, stage, step)
         if tc.attach_to:
             attach_refiner(run_dir / "model", Path(tc.attach_to))
             logger.info("refiner attached to %s (generate --refine uses it)", tc.attach_to)
