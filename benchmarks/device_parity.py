@@ -59,7 +59,7 @@ def main() -> None:
     report = {"benchmark": "device_parity", "model": args.model, "device": args.device}
     if pipes[1].device.type == "cuda":
         report["device"] = torch.cuda.get_device_name()
-    modes = [False] + ([True] if pipes[0].refiner is not None else [])
+    modes = [False] + ([True] if pipes[0].has_refiner else [])
     for refine in modes:
         (cpu, cpu_s), (other, other_s) = (timed(p, refine, args.runs) for p in pipes)
         difference = np.abs(cpu.astype(np.int16) - other.astype(np.int16))

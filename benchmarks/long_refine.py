@@ -128,7 +128,7 @@ def main() -> None:
         strengths = args.strengths or [cfg.refiner.strength]
         rows = {"unrefined": [], **{f"refined (strength {s:g})": [] for s in strengths}}
         pairs = zip(metas[: args.requests], wav[: args.requests], strict=True)
-        for k, (meta, audio) in enumerate(pairs if pipe.refiner is not None else []):
+        for k, (meta, audio) in enumerate(pairs if pipe.has_refiner else []):
             clip = str(test / "mp4" / f"{meta['id']}.mp4")
             truth = read_video(clip).frames  # the render at the refined size
             out = pipe(text=meta["caption"], image=clip, audio=audio, audio_rate=rate, seed=k)

@@ -1,7 +1,8 @@
 """The toy-VAT benchmark: what each condition contributes, and fast vs original sampling.
 
     .venv/bin/python benchmarks/toy_eval.py [--model checkpoints/demo] [--requests 48]
-        [--ddpm-requests 8] [--seed 1] [--eta 1] [--out benchmarks/results/toy_eval.md]
+        [--ddpm-requests 8] [--student-steps 1,2,4] [--seed 1] [--eta 1]
+        [--out benchmarks/results/toy_eval.md]
 
 "No image" means no image token and no first-frame lock (TA2V's setting). UNet calls are
 batched: one call per step evaluates every guidance branch. Held-out requests come from ``tia2v
@@ -9,10 +10,13 @@ synth`` with a seed not used in training (the demo trains on seed 0). Every gene
 scored from its frames alone with ``tia2v.metrics.toy``: colour / shape / direction accuracy,
 first-frame PSNR against the conditioning image, pulse-sync F1 against the request's onsets,
 and the same F1 when the video was generated with another request's audio (the shuffled-audio
-control). Prints one JSON line and writes a Markdown table, with shape accuracy and the median
-fill ratio (the shape cue) broken down by the requested shape. With ``--scores``, every video's
-scores and time are appended to a JSONL file as they come, and a rerun with the same file,
-model and settings reuses them: a long sampler comparison survives an interruption.
+control). A model folder with a few-step student also gets the student's rows at each of
+``--student-steps`` (the lcm sampler, the same scales as the teacher's), beside the teacher's
+25-step row, and the student's guidance ablations (audio scale 0, text scale 0). Prints one
+JSON line and writes a Markdown table, with shape accuracy and the median fill ratio (the shape
+cue) broken down by the requested shape. With ``--scores``, every video's scores and time are
+appended to a JSONL file as they come, and a rerun with the same file, model and settings
+reuses them: a long sampler comparison survives an interruption.
 """
 
 from __future__ import annotations
@@ -207,6 +211,29 @@ def run(
     return summary
 
 
+def student_rows(pipe, requests, steps_list, guidance, eta, cache) -> dict[str, dict]:
+    """The student at each step count (with its shuffled-audio control), then its guidance
+    ablations at the most steps: audio scale 0 and text scale 0."""
+    default = SETTINGS["default (text + image + audio)"]
+    rows = {}
+    for steps in steps_list:
+        common = {"sampler": "lcm", "steps": steps, "eta": eta, "cache": cache}
+        row = run(pipe, requests, default, guidance=guidance, **common)
+        control = run(pipe, requests, default, shuffle=True, guidance=guidance, **common)
+        rows[f"student, {steps} steps"] = {
+            **row,
+            "pulse_f1_shuffled_audio": control["pulse_f1"],
+            "unet_calls": steps,
+        }
+    most = max(steps_list)
+    common = {"sampler": "lcm", "steps": most, "eta": eta, "cache": cache}
+    for name in ("audio", "text"):
+        scaled = {**guidance, name: 0.0}
+        row = run(pipe, requests, default, guidance=scaled, **common)
+        rows[f"student, {most} steps, {name} scale 0"] = {**row, "unet_calls": most}
+    return rows
+
+
 def by_shape(rows: list[dict], requests: list[dict]) -> dict[str, dict[str, float]]:
     """Shape accuracy and median fill ratio (the metric's cue, ``toy.FILL_RATIOS``) per
     requested shape."""
@@ -241,6 +268,11 @@ def main() -> None:
         parser.add_argument(f"--guidance-{name}", type=float, help="default: the model config's")
     parser.add_argument("--eta", type=float, help="DPM-Solver++ noise (default: the config's)")
     parser.add_argument("--scores", type=Path, help="JSONL of per-video scores to resume from")
+    parser.add_argument(
+        "--student-steps",
+        default="1,2,4",
+        help="lcm step counts of the student's rows (comma-separated; empty: none)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     pipe = TIA2VPipeline.from_pretrained(args.model, args.device)
@@ -265,6 +297,14 @@ def main() -> None:
             results["default (text + image + audio)"]["pulse_f1_shuffled_audio"] = control[
                 "pulse_f1"
             ]
+        student = {}
+        student_steps = [int(n) for n in args.student_steps.split(",") if n.strip()]
+        if pipe.has_student and student_steps and not args.samplers_only:
+            student = student_rows(pipe, requests, student_steps, guidance, eta, cache)
+            student["teacher (dpm++ 25 steps)"] = {
+                **results["default (text + image + audio)"],
+                "unet_calls": cfg.sample.steps,
+            }
         sampling = {}
         if args.ddpm_requests > 0:
             few, steps = requests[: args.ddpm_requests], cfg.sample.steps
@@ -297,6 +337,7 @@ def main() -> None:
         "videos_reused": cache.reused,
         "scores": str(args.scores) if args.scores else None,
         "settings": results,
+        "student": student,
         "sampling": sampling,
     }
     print(json.dumps(report))
@@ -337,6 +378,21 @@ def markdown(report: dict) -> str:
         )
     if report["settings"]:
         lines += shape_table(report["settings"])
+    if report["student"]:
+        teacher = report["student"]["teacher (dpm++ 25 steps)"]["seconds_per_video"]
+        lines += [
+            "",
+            "Few-step student (lcm sampler, the same scales) beside the teacher:",
+            "",
+            "| model | unet calls | " + " | ".join(keys) + " | time / teacher's |",
+            "|---" * (len(keys) + 3) + "|",
+        ]
+        for name, row in report["student"].items():
+            lines.append(
+                f"| {name} | {row['unet_calls']} | "
+                + " | ".join(f"{row[k]:.3f}" if k in row else "–" for k in keys)
+                + f" | {row['seconds_per_video'] / teacher:.3f} |"
+            )
     if not report["sampling"]:
         return "\n".join(lines) + "\n\nSampler comparison not run (--ddpm-requests 0).\n"
     lines += [

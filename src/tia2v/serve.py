@@ -168,7 +168,7 @@ def build_app(demo: Demo, examples: Path | None = None):
     from tia2v.sampling.registry import SAMPLERS
 
     cfg = demo.pipe.cfg.sample
-    has_refiner = demo.pipe.refiner is not None
+    has_refiner = demo.pipe.has_refiner
 
     def run(*args, progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a bar
         def report(what: str, done: int, total: int) -> None:

@@ -124,3 +124,55 @@ def test_bert_defaults_to_the_originals_weights(monkeypatch, tmp_path):
     with pytest.raises(InputError, match="stop here"):
         build_text_encoder("bert", "", 77)
     assert asked == ["bert-base-uncased", str(tmp_path / "bert-base-uncased")]
+
+
+PROMPTS = [
+    "a red circle moving left on a blue background",
+    "A Crimson circle, going LEFT!",
+    "über-fast squares ✓",
+    "word " * 100,  # truncated to the limit
+]
+
+
+def test_our_bert_equals_transformers_on_the_shipped_minilm():
+    """The MiniLM prompt encoder runs without transformers; its tokens and states are the
+    ones transformers' BertModel and tokenizer give for the same folder."""
+    from tia2v.encoders.text import HFTextEncoder, minilm_path
+
+    ours = build_text_encoder("minilm", "", 77)
+    reference = HFTextEncoder.from_pretrained(minilm_path(), 77, kind="minilm")
+    for prompts in (PROMPTS[:1], PROMPTS):
+        a, b = ours(prompts), reference(prompts)
+        assert a.tokens.shape == b.tokens.shape and torch.equal(a.mask, b.mask)
+        assert (a.tokens - b.tokens).abs().max() < 1e-4
+
+
+def test_our_bert_equals_transformers_on_a_random_bert(tmp_path):
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = "a red blue circle square moving left on background"
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words.split()]
+    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(tmp_path)
+    from tia2v.encoders.text import HFTextEncoder
+
+    ours = build_text_encoder("minilm", str(tmp_path), 12)
+    reference = HFTextEncoder.from_pretrained(str(tmp_path), 12, kind="minilm")
+    prompts = ["a red circle", "a blue square moving left on a red background again and again"]
+    a, b = ours(prompts), reference(prompts)
+    assert a.tokens.shape == b.tokens.shape == (2, 12, 32) and torch.equal(a.mask, b.mask)
+    assert (a.tokens - b.tokens).abs().max() < 1e-5
+    assert ours.identity == f"minilm:{tmp_path}"
+    (tmp_path / "tokenizer.json").unlink()
+    with pytest.raises(InputError, match="tokenizer.json missing"):
+        build_text_encoder("minilm", str(tmp_path), 12)

