@@ -142,7 +142,7 @@ class EncoderConfig:
     text_max_length: int = bounded(77, low=1)  # token limit
     image: str = "patch"  # patch (trainable) or clip
     image_path: str = ""  # folder or Hugging Face id for clip
-    audio: str = "mel"  # mel (trainable), beats, wav2clip or clap
+    audio: str = "mel"  # mel (trainable), beats, wav2clip, audioclip or clap
     audio_path: str = ""  # BEATs or wav2clip checkpoint, or CLAP folder / id
     audio_tokens: int = bounded(8, low=1)  # audio tokens per frame
 

@@ -4,7 +4,7 @@
 |---|---|---|
 | text  | minilm (shipped MiniLM-L6), clip, bert, hf | (B, L, D) + mask |
 | image | patch (trainable), clip              | (B, Li, D) |
-| audio | mel (trainable), beats, wav2clip, clap | (B, F, La, D) |
+| audio | mel (trainable), beats, wav2clip, audioclip, clap | (B, F, La, D) |
 
 A frozen encoder whose width differs from ``model.context_dim`` gets a trainable linear
 projection; trainable encoders are built at ``context_dim``. Only trainable parameters are
@@ -20,6 +20,7 @@ from tia2v.assets import locate
 from tia2v.conditions import MODALITIES, Conditions
 from tia2v.config import ExperimentConfig
 from tia2v.encoders.audio import (
+    AudioClipAudioEncoder,
     BEATsAudioEncoder,
     ClapAudioEncoder,
     MelAudioEncoder,
@@ -65,6 +66,13 @@ def build_audio_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -
                 "encoders.audio_path: the 'wav2clip' audio encoder needs its checkpoint file"
             )
         encoder = Wav2ClipAudioEncoder.from_file(locate(enc.audio_path))
+    elif enc.audio == "audioclip":
+        if not enc.audio_path:
+            raise InputError(
+                "encoders.audio_path: the 'audioclip' audio encoder needs its checkpoint file "
+                "(AudioCLIP-Full-Training.pt)"
+            )
+        encoder = AudioClipAudioEncoder.from_file(locate(enc.audio_path))
     elif enc.audio == "clap":
         if not enc.audio_path:
             raise InputError(
@@ -74,7 +82,7 @@ def build_audio_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -
     else:
         raise InputError(
             f"encoders.audio: unknown audio encoder {enc.audio!r} "
-            "(choose mel, beats, wav2clip or clap)"
+            "(choose mel, beats, wav2clip, audioclip or clap)"
         )
     if encoder.sample_rate != cfg.data.audio_rate:
         raise ConfigError(

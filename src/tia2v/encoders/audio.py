@@ -1,6 +1,7 @@
 """Audio encoders: per-frame windows (B, F, W) → tokens (B, F, La, D).
 
 ``beats`` (the paper's, frozen, 16 kHz), ``wav2clip`` (frozen, 16 kHz, one token per frame),
+``audioclip`` (AudioCLIP's audio head, frozen, 44.1 kHz, one token per frame),
 ``clap`` (transformers ClapAudioModel, frozen, 48 kHz) and the default ``mel``: a Kaldi
 log-mel of each window → a small trainable conv net.
 """
@@ -13,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tia2v.encoders.audioclip import AudioClip
 from tia2v.encoders.base import FrozenEncoder, load_pretrained
 from tia2v.encoders.beats import BEATs, kaldi_fbank
 from tia2v.encoders.wav2clip import Wav2Clip
@@ -70,6 +72,28 @@ class Wav2ClipAudioEncoder(FrozenEncoder):
         """(B, F, W) at 16 kHz → (B, F, 1, 512)."""
         batch, frames, _ = windows.shape
         embeddings = self.model(windows.flatten(0, 1).to(self.dtype), joint=False)  # (B·F, 512)
+        return embeddings.unflatten(0, (batch, frames))[:, :, None]
+
+
+class AudioClipAudioEncoder(FrozenEncoder):
+    """AudioCLIP's audio embedding of each frame's window (44.1 kHz): one token per frame."""
+
+    sample_rate = AudioClip.sample_rate
+
+    def __init__(self, model: AudioClip, identity: str = ""):
+        super().__init__()
+        self.model, self.identity, self.dim = model, identity, AudioClip.dim
+        self.freeze()
+
+    @classmethod
+    def from_file(cls, path: str) -> AudioClipAudioEncoder:
+        size = os.path.getsize(path) if os.path.isfile(path) else 0
+        return cls(AudioClip.load(path), f"audioclip:{path}:{size}")
+
+    def encode(self, windows: torch.Tensor) -> torch.Tensor:
+        """(B, F, W) at 44.1 kHz → (B, F, 1, 1024)."""
+        batch, frames, _ = windows.shape
+        embeddings = self.model(windows.flatten(0, 1).to(self.dtype))  # (B·F, 1024)
         return embeddings.unflatten(0, (batch, frames))[:, :, None]
 
 
