@@ -90,6 +90,16 @@ ASSETS = {
         {"ResNet_CX.ckpt": "https://www.dropbox.com/s/94fqdi4lgi8vu19/ResNet_CX.ckpt?dl=1"},
         "tia2v eval --wav2clip {path}",
     ),
+    "audioclip": Asset(
+        "AudioCLIP (full training), its audio head is the original's other audio encoder",
+        "AudioCLIP-Full-Training.pt",
+        {
+            "AudioCLIP-Full-Training.pt": "https://github.com/AndreyGuzhov/AudioCLIP/releases/"
+            "download/v0.1/AudioCLIP-Full-Training.pt"
+        },
+        "--set encoders.audio=audioclip --set encoders.audio_path={path} "
+        "--set data.audio_rate=44100",
+    ),
     "i3d": Asset(
         "I3D (TorchScript) of StyleGAN-V's FVD code",
         "i3d_torchscript.pt",
