@@ -9,27 +9,32 @@ low-resolution view) is here too.
 from __future__ import annotations
 
 import torch
-from einops import rearrange
 
 
 def frames_to_batch(video: torch.Tensor) -> torch.Tensor:
     """(B, C, F, H, W) → (B*F, C, H, W)."""
-    return rearrange(video, "b c f h w -> (b f) c h w")
+    batch, channels, frames, height, width = video.shape
+    return video.transpose(1, 2).reshape(batch * frames, channels, height, width)
 
 
 def batch_to_frames(x: torch.Tensor, num_frames: int) -> torch.Tensor:
     """(B*F, C, H, W) → (B, C, F, H, W)."""
-    return rearrange(x, "(b f) c h w -> b c f h w", f=num_frames)
+    _, channels, height, width = x.shape
+    return x.reshape(-1, num_frames, channels, height, width).transpose(1, 2)
 
 
 def batch_to_sequences(x: torch.Tensor, num_frames: int) -> torch.Tensor:
     """(B*F, C, H, W) → (B*H*W, F, C): one frame sequence per pixel."""
-    return rearrange(x, "(b f) c h w -> (b h w) f c", f=num_frames)
+    _, channels, height, width = x.shape
+    video = x.reshape(-1, num_frames, channels, height, width)  # (B, F, C, H, W)
+    return video.permute(0, 3, 4, 1, 2).reshape(-1, num_frames, channels)
 
 
 def sequences_to_batch(x: torch.Tensor, num_frames: int, height: int, width: int) -> torch.Tensor:
     """(B*H*W, F, C) → (B*F, C, H, W)."""
-    return rearrange(x, "(b h w) f c -> (b f) c h w", f=num_frames, h=height, w=width)
+    channels = x.shape[-1]
+    video = x.reshape(-1, height, width, num_frames, channels)  # (B, H, W, F, C)
+    return video.permute(0, 3, 4, 1, 2).reshape(-1, channels, height, width)
 
 
 def repeat_per_frame(tokens: torch.Tensor, num_frames: int) -> torch.Tensor:
