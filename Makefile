@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0 -e '.[dev]'
+	$(BIN)/python -m compileall -q src  # bytecode now: where PYTHONDONTWRITEBYTECODE is set, every start would compile
 	touch $@
 
 lint: $(STAMP)

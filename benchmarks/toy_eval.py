@@ -46,6 +46,10 @@ SETTINGS = {  # name: (use text, use image, use audio)
     "no image (text + audio)": (True, False, True),
     "no image, null text (audio only)": (False, False, True),
 }
+# --settings names of the rows, in SETTINGS order
+SHORT = dict(
+    zip(("default", "null_text", "null_audio", "no_image", "audio_only"), SETTINGS, strict=True)
+)
 
 
 def load_requests(root: Path, count: int, rate: int) -> list[dict]:
@@ -269,6 +273,12 @@ def main() -> None:
     parser.add_argument("--eta", type=float, help="DPM-Solver++ noise (default: the config's)")
     parser.add_argument("--scores", type=Path, help="JSONL of per-video scores to resume from")
     parser.add_argument(
+        "--settings",
+        default=",".join([*SHORT, "shuffled"]),
+        help="the guided model's rows: default, null_text, null_audio, no_image, audio_only and "
+        "shuffled (the default row's shuffled-audio control)",
+    )
+    parser.add_argument(
         "--student-steps",
         default="1,2,4",
         help="lcm step counts of the student's rows (comma-separated; empty: none)",
@@ -285,21 +295,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         requests = held_out_requests(Path(tmp), cfg, args.requests, args.seed)
         default = SETTINGS["default (text + image + audio)"]
+        common = {"guidance": guidance, "eta": eta, "cache": cache}
         results = {}
+        wanted = args.settings.split(",")
+        unknown = set(wanted) - {*SHORT, "shuffled"}
+        if unknown:
+            parser.error(f"--settings: unknown {', '.join(sorted(unknown))}")
         if not args.samplers_only:
             results = {
-                name: run(pipe, requests, use, guidance=guidance, eta=eta, cache=cache)
-                for name, use in SETTINGS.items()
+                SHORT[short]: run(pipe, requests, SETTINGS[SHORT[short]], **common)
+                for short in SHORT
+                if short in wanted
             }
-            control = run(
-                pipe, requests, default, shuffle=True, guidance=guidance, eta=eta, cache=cache
-            )
-            results["default (text + image + audio)"]["pulse_f1_shuffled_audio"] = control[
-                "pulse_f1"
-            ]
+            if "shuffled" in wanted and "default" in wanted:
+                control = run(pipe, requests, default, shuffle=True, **common)
+                results["default (text + image + audio)"]["pulse_f1_shuffled_audio"] = control[
+                    "pulse_f1"
+                ]
         student = {}
         student_steps = [int(n) for n in args.student_steps.split(",") if n.strip()]
-        if pipe.has_student and student_steps and not args.samplers_only:
+        if pipe.has_student and student_steps and "default" in wanted and not args.samplers_only:
             student = student_rows(pipe, requests, student_steps, guidance, eta, cache)
             student["teacher (dpm++ 25 steps)"] = {
                 **results["default (text + image + audio)"],

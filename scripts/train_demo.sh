@@ -8,7 +8,8 @@
 # timesteps drawn uniformly again (train.timestep_shift=1: the low and middle noise levels
 # that draw the edges had been starved), then the refiner (on
 # every noise level, then on the lower half only: train.max_noise=0.5, as it is used at
-# strength <= 0.5), then export. Safe to rerun: every stage resumes from its last checkpoint
+# strength <= 0.5), then export, then distil the few-step student from the exported folder
+# (guided consistency distillation) and add it. Safe to rerun: every stage resumes from its last checkpoint
 # and a finished stage is skipped.
 #
 #   bash scripts/train_demo.sh     # step counts below; each can be set in the environment
@@ -25,6 +26,7 @@ FRAME_TEXT_STEPS=${FRAME_TEXT_STEPS:-11250}
 UNIFORM_STEPS=${UNIFORM_STEPS:-3500}
 REFINER_FULL_STEPS=${REFINER_FULL_STEPS:-1349}
 REFINER_STEPS=${REFINER_STEPS:-5800}
+DISTILL_STEPS=${DISTILL_STEPS:-500}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 # synth DIR SIZE: the demo's clips (seed 0) rendered at SIZE pixels.
@@ -61,4 +63,19 @@ stage refiner "$RUNS/demo-refiner" "$DATA64" "$REFINER_STEPS" --set train.max_no
 mkdir -p checkpoints/demo  # its README.md (the model card) is kept
 cp "$RUNS/demo-motion-mid/model/"*.safetensors "$RUNS/demo-motion-mid/model/config.yaml" checkpoints/demo/
 cp "$RUNS/demo-refiner/model/refiner.safetensors" "$RUNS/demo-refiner/model/refiner_encoders.safetensors" checkpoints/demo/
+
+# The student: the run's model folder is the teacher's with student.safetensors added and
+# the lcm sampler as the default.
+student="$RUNS/demo-student"
+if [ -f "$student/checkpoints/latest" ]; then
+  "$TIA2V" --quiet train distill --resume "$student" --set train.max_steps="$DISTILL_STEPS"
+elif [ ! -d "$student/model" ]; then
+  "$TIA2V" --quiet train distill --config checkpoints/demo/config.yaml \
+    --set distill.teacher=checkpoints/demo --set train.run_dir="$student" \
+    --set train.max_steps="$DISTILL_STEPS" --set train.lr=1e-4 --set train.warmup_steps=100 \
+    --set train.ema_decay=0.95 --set train.save_every=100 --set train.log_every=25 \
+    --set distill.teacher_steps=20 --set train.drop_image=0.25 --set sample.sampler=lcm
+fi
+cp "$student/model/student.safetensors" "$student/model/config.yaml" "$student/model/README.md" \
+  "$student/model/manifest.json" checkpoints/demo/
 echo "exported checkpoints/demo"

@@ -74,3 +74,24 @@ def test_encoder_files_shipped_inside_a_model_folder_are_found_from_anywhere(tmp
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "BEATs.pt").write_bytes(b"y")  # where the config says: used as is
     assert read_config(folder).encoders.audio_path == "weights/BEATs.pt"
+
+
+def test_loading_without_random_init_gives_every_weight_of_the_file(motion_model):
+    """Networks are built without nn.init's draws before their weights are loaded: the result
+    is the network built the usual way and loaded, tensor for tensor (buffers included), and
+    nn.init works again afterwards."""
+    from tia2v.model_folder import INIT_FUNCTIONS, no_random_init
+
+    cfg = read_config(motion_model)
+    fast = load_network(motion_model, cfg, "motion")
+    usual = TIA2VNetwork(cfg, "motion")
+    parts = read_stage_weights(motion_model, "motion")
+    usual.load_saved_state(join_state(parts["unet"], parts["conditioner"]))
+    a, b = fast.state_dict(), usual.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with no_random_init():
+        pass
+    assert all(
+        getattr(torch.nn.init, name).__module__ == "torch.nn.init" for name in INIT_FUNCTIONS
+    )
+    assert torch.nn.init.ones_(torch.zeros(2)).sum() == 2

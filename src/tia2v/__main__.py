@@ -1,3 +1,3 @@
-from tia2v.cli import main
+from tia2v.cli import entry
 
-raise SystemExit(main())
+entry()

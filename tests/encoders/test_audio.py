@@ -145,3 +145,25 @@ def test_mel_encoder_hears_loudness_and_trains():
     assert torch.allclose(a[0, 0], b[0, 0]) and not torch.allclose(a[0, 1], b[0, 1])
     b.sum().backward()
     assert encoder.convs[0].weight.grad is not None
+
+
+@pytest.mark.parametrize("bands", [64, 128])
+def test_the_kaldi_mel_filters_equal_transformers(bands):
+    """Our own filter bank (no transformers import at start-up) is transformers' Kaldi one."""
+    import warnings
+
+    from tia2v.encoders.beats import _mel_filters
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        reference = mel_filter_bank(
+            num_frequency_bins=257,
+            num_mel_filters=bands,
+            min_frequency=20.0,
+            max_frequency=8000.0,
+            sampling_rate=16000,
+            norm=None,
+            mel_scale="kaldi",
+            triangularize_in_mel_space=True,
+        )
+    assert np.array_equal(_mel_filters(bands).numpy(), reference)

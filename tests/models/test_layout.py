@@ -22,3 +22,17 @@ def test_each_layout_puts_every_value_where_its_indices_say():
         assert sequences[(i * h + y) * w + x, k, j] == value  # one sequence per pixel
     assert torch.equal(batch_to_frames(frames, f), video)
     assert torch.equal(sequences_to_batch(sequences, f, h, w), frames)
+
+
+def test_the_temporal_conv_is_its_3d_convolution():
+    """TemporalConv runs its 3×1×1 Conv3d weights as a 2-D convolution over (F, H·W)."""
+    from tia2v.models.blocks import TemporalConv
+
+    torch.manual_seed(0)
+    block = TemporalConv(16, 0.0, 4).eval()
+    for parameter in block.parameters():
+        torch.nn.init.normal_(parameter, 0, 0.1)
+    x = torch.randn(2 * 5, 16, 3, 4)  # 2 videos of 5 frames
+    with torch.no_grad():
+        expected = x + frames_to_batch(block.stages(batch_to_frames(x, 5)))
+        assert torch.allclose(block(x, 5), expected, atol=1e-6)

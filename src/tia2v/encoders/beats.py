@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -65,21 +64,20 @@ class BEATsConfig:
 
 @functools.lru_cache(maxsize=4)
 def _mel_filters(num_mel_bins: int) -> torch.Tensor:
-    from transformers.audio_utils import mel_filter_bank
+    """Kaldi's mel filter bank for the 512-point FFT at 16 kHz: triangles over 20 Hz – 8 kHz,
+    evenly spaced and triangular on the mel scale 1127·ln(1 + f/700), unnormalised (with 128
+    bands the lowest ones fall between FFT bins and stay empty). → (257, num_mel_bins)."""
 
-    with warnings.catch_warnings():  # 128 Kaldi bands leave the lowest filters empty at 512-FFT
-        warnings.simplefilter("ignore", UserWarning)
-        filters = mel_filter_bank(
-            num_frequency_bins=FFT // 2 + 1,
-            num_mel_filters=num_mel_bins,
-            min_frequency=20.0,
-            max_frequency=SAMPLE_RATE / 2,
-            sampling_rate=SAMPLE_RATE,
-            norm=None,
-            mel_scale="kaldi",
-            triangularize_in_mel_space=True,
-        )
-    return torch.from_numpy(np.asarray(filters, np.float64))  # (257, num_mel_bins)
+    def mel(hertz: np.ndarray | float) -> np.ndarray:
+        return 1127.0 * np.log(1.0 + np.asarray(hertz, np.float64) / 700.0)
+
+    edges = np.linspace(mel(20.0), mel(SAMPLE_RATE / 2), num_mel_bins + 2)  # (M + 2,)
+    bins = mel(np.linspace(0, SAMPLE_RATE // 2, FFT // 2 + 1))  # (257,) FFT bins in mel
+    offsets = edges[None, :] - bins[:, None]  # (257, M + 2)
+    widths = np.diff(edges)
+    rising = -offsets[:, :-2] / widths[:-1]
+    falling = offsets[:, 2:] / widths[1:]
+    return torch.from_numpy(np.maximum(0.0, np.minimum(rising, falling)))
 
 
 def kaldi_fbank(waveform: torch.Tensor, num_mel_bins: int = 128) -> torch.Tensor:

@@ -125,4 +125,11 @@ class TemporalConv(nn.Module):
     def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
         """x: (B*F, C, H, W) → (B*F, C, H, W)."""
         video = batch_to_frames(x, num_frames)  # (B, C, F, H, W)
-        return x + frames_to_batch(self.stages(video))
+        batch, channels, frames, height, width = video.shape
+        # A 3×1×1 kernel over (F, H, W) is a 3×1 kernel over (F, H·W): the same weights run as
+        # a 2-D convolution, which CPUs do several times faster than a 3-D one.
+        h = video.reshape(batch, channels, frames, height * width)  # (B, C, F, H*W)
+        for norm, act, dropout, conv in self.stages:
+            h = dropout(act(norm(h)))
+            h = nn.functional.conv2d(h, conv.weight.squeeze(-1), conv.bias, padding=(1, 0))
+        return x + frames_to_batch(h.reshape(batch, channels, frames, height, width))
