@@ -264,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--clip", help="CLIP folder or Hugging Face id (CLIP-text, consistency)")
     evaluate.add_argument("--clap", help="CLAP folder or Hugging Face id (audio-text score)")
     evaluate.add_argument("--wav2clip", help="wav2clip checkpoint ResNet_CX.ckpt (CLIP-audio)")
+    evaluate.add_argument(
+        "--audioclip",
+        help="AudioCLIP-Full-Training.pt: CLIP-audio with AudioCLIP (clip_audio_audioclip)",
+    )
     evaluate.add_argument("--device", help=DEVICE_HELP)
     return parser
 
@@ -274,7 +278,9 @@ def _eval(args: argparse.Namespace) -> int:
     from tia2v.metrics.evaluate import Networks, evaluate, markdown
 
     _writable_output(args.output, ".json", args.overwrite, [args.output.with_suffix(".md")])
-    nets = Networks(args.i3d, args.inception, args.fd_net, args.clip, args.clap, args.wav2clip)
+    nets = Networks(
+        args.i3d, args.inception, args.fd_net, args.clip, args.clap, args.wav2clip, args.audioclip
+    )
     from tia2v.device import resolve_device
 
     report = evaluate(

@@ -169,6 +169,12 @@ def build_app(demo: Demo, examples: Path | None = None):
 
     cfg = demo.pipe.cfg.sample
     has_refiner = demo.pipe.has_refiner
+    # lcm only where the model has a student; each sampler starts at its own default steps
+    samplers = [name for name, s in SAMPLERS.items() if demo.pipe.has_student or not s.student]
+    student_steps = demo.pipe.cfg.distill.steps
+
+    def default_steps(name: str) -> int:
+        return student_steps if SAMPLERS[name].student else cfg.steps
 
     def run(*args, progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a bar
         def report(what: str, done: int, total: int) -> None:
@@ -205,8 +211,11 @@ def build_app(demo: Demo, examples: Path | None = None):
                     elem_id="audio",
                 )
                 with gr.Accordion("Settings", open=False):
-                    sampler = gr.Dropdown(list(SAMPLERS), value=cfg.sampler, label="Sampler")
-                    steps = gr.Slider(1, demo.limits.max_steps, cfg.steps, step=1, label="Steps")
+                    sampler = gr.Dropdown(samplers, value=cfg.sampler, label="Sampler")
+                    steps = gr.Slider(
+                        1, demo.limits.max_steps, default_steps(cfg.sampler), step=1, label="Steps"
+                    )
+                    sampler.change(default_steps, sampler, steps)
                     g_text = gr.Slider(0, 10, cfg.guidance_text, step=0.1, label="Text guidance")
                     g_image = gr.Slider(0, 10, cfg.guidance_image, step=0.1, label="Image guidance")
                     g_audio = gr.Slider(0, 10, cfg.guidance_audio, step=0.1, label="Audio guidance")

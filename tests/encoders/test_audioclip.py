@@ -10,7 +10,13 @@ import torch
 from tia2v.config import apply_overrides, resolve_config
 from tia2v.encoders import build_audio_encoder
 from tia2v.encoders.audio import AudioClipAudioEncoder
-from tia2v.encoders.audioclip import AudioClip, AudioClipConfig, FilterBank, blackman_harris
+from tia2v.encoders.audioclip import (
+    AudioClip,
+    AudioClipConfig,
+    AudioClipImage,
+    FilterBank,
+    blackman_harris,
+)
 from tia2v.errors import InputError
 
 # The official layout at a small size: the same modules and key names, fewer channels.
@@ -87,7 +93,7 @@ def test_wrong_files_are_one_clear_error(checkpoint, tmp_path):
     with pytest.raises(InputError, match="not an AudioCLIP checkpoint"):
         AudioClip.load(str(tmp_path / "junk.pt"))
     path, _ = checkpoint
-    with pytest.raises(InputError, match="do not fit"):
+    with pytest.raises(InputError, match="do not fit AudioCLIP"):
         AudioClip.load(str(path))  # the full-size head does not fit the tiny file
 
 
@@ -140,3 +146,92 @@ def test_the_config_names_it_and_needs_its_file():
     cfg = apply_overrides(resolve_config("tiny"), ["encoders.audio=audioclip"])
     with pytest.raises(InputError, match="AudioCLIP-Full-Training.pt"):
         build_audio_encoder(cfg)
+
+
+TINY_IMAGE = {"layers": (1, 1, 1, 1), "width": 8, "out_dim": 24, "size": 64}
+
+
+def tiny_audioclip(seed: int = 0) -> AudioClip:
+    torch.manual_seed(seed)
+    model = AudioClip(TINY, AudioClipImage(**TINY_IMAGE))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("positional_embedding"):
+                parameter.normal_(0, 0.1)
+        model.logit_scale_ai.fill_(math.log(40.0))
+    return model.eval()
+
+
+def test_the_image_tower_loads_from_the_official_layout(tmp_path):
+    model = tiny_audioclip()
+    state = {**model.state_dict(), "token_embedding.weight": torch.zeros(3, 2)}
+    torch.save(state, tmp_path / "a.pt")
+    loaded = AudioClip.load(str(tmp_path / "a.pt"), TINY, AudioClipImage(**TINY_IMAGE))
+    names = set(loaded.state_dict())
+    assert {"visual.attnpool.positional_embedding", "visual.layer2.0.downsample.0.weight"} <= names
+    assert "visual.conv3.weight" in names and "visual.attnpool.c_proj.weight" in names
+    frames = torch.randint(0, 256, (3, 40, 30, 3), dtype=torch.uint8)
+    images = loaded.visual.preprocess(frames)
+    assert images.shape == (3, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded.visual(images), model.visual(images))
+        assert loaded.visual(images).shape == (3, 24)
+
+
+def test_the_full_size_image_tower_has_clips_shapes():
+    shapes = {k: tuple(v.shape) for k, v in AudioClipImage().state_dict().items()}
+    assert shapes["conv1.weight"] == (32, 3, 3, 3)
+    assert shapes["attnpool.positional_embedding"] == (50, 2048)
+    assert shapes["attnpool.c_proj.weight"] == (1024, 2048)
+    assert shapes["layer4.0.downsample.0.weight"] == (2048, 1024, 1, 1)
+
+
+def test_the_audioclip_score_is_its_definition():
+    """Mean over frames of clamp(exp(logit_scale_ai), 1, 100)·cos(frame's audio part, frame),
+    recomputed here from its parts; 44.1 kHz parts from audio at another rate."""
+    from tia2v.io import resample
+    from tia2v.metrics.clip_scores import audioclip_audio_score
+
+    model = tiny_audioclip()
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    audio = rng.normal(0, 0.2, 16000).astype(np.float32)  # 1 s at 16 kHz
+    score = audioclip_audio_score(frames, audio, 16000, model)
+    wave = resample(audio, 16000, 44100)
+    parts = torch.tensor(wave[: len(wave) // 4 * 4]).reshape(4, -1)
+    with torch.no_grad():
+        a = torch.nn.functional.normalize(model.audio(parts), dim=-1)
+        v = model.visual(model.visual.preprocess(torch.from_numpy(frames)))
+        v = torch.nn.functional.normalize(v, dim=-1)
+    assert score == pytest.approx(float(40.0 * (a * v).sum(-1).mean()), abs=1e-4)
+
+
+def test_mismatched_audio_lowers_the_audioclip_score():
+    """With towers that see loudness and brightness the same way, a video whose brightness
+    follows its audio's loudness scores higher than the same video with the parts reordered."""
+    from tia2v.metrics.clip_scores import audioclip_audio_score
+
+    class Loudness(torch.nn.Module):  # audio part → [rms, 1 − rms]
+        def forward(self, parts):
+            rms = parts.pow(2).mean(-1).sqrt().clamp(0, 1)
+            return torch.stack([rms, 1 - rms], dim=-1)
+
+    class Brightness(torch.nn.Module):  # frame → [brightness, 1 − brightness]
+        def preprocess(self, frames):
+            return frames.float() / 255
+
+        def forward(self, images):
+            level = images.mean(dim=(1, 2, 3))
+            return torch.stack([level, 1 - level], dim=-1)
+
+    model = AudioClip(TINY, None)
+    model.audio, model.visual = Loudness(), Brightness()
+    levels = np.array([0.9, 0.1, 0.8, 0.2])
+    frames = (levels[:, None, None, None] * 255 * np.ones((4, 8, 8, 3))).astype(np.uint8)
+    rng = np.random.default_rng(1)
+    parts = [rng.normal(0, level, 11025) for level in levels]
+    matched = np.concatenate(parts).astype(np.float32)
+    mismatched = np.concatenate(parts[::-1][1:] + parts[-1:]).astype(np.float32)
+    assert audioclip_audio_score(frames, matched, 44100, model) > audioclip_audio_score(
+        frames, mismatched, 44100, model
+    )

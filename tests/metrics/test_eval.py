@@ -361,3 +361,25 @@ def test_clip_audio_score_with_wav2clip(folders, tmp_path, tiny_clip_text_dir):
     assert isinstance(report["metrics"]["clip_audio"], float)
     missing = evaluate(*folders, ["clip_audio"], Networks(clip=str(clip)), progress=False)
     assert missing["metrics"]["clip_audio"].startswith("not computed: give --clip")
+
+
+@pytest.mark.slow
+def test_clip_audio_with_audioclip_from_the_cli_flags(folders, tmp_path):
+    """``--audioclip`` (a full-size random AudioCLIP in the official layout): the AudioCLIP
+    variant of the CLIP-audio score, per video and averaged, beside a wav2clip-less report."""
+    from tia2v.encoders.audioclip import AudioClip, AudioClipImage
+    from tia2v.metrics.clip_scores import audioclip_audio_score
+
+    torch.manual_seed(0)
+    model = AudioClip(visual=AudioClipImage()).eval()
+    torch.save(model.state_dict(), tmp_path / "AudioCLIP-Full-Training.pt")
+    nets = Networks(audioclip=str(tmp_path / "AudioCLIP-Full-Training.pt"))
+    report = evaluate(*folders, ["clip_audio"], nets, progress=False)
+    for clip_id, row in report["per_video"].items():
+        video = read_video(folders[1] / f"{clip_id}.mp4")
+        expected = audioclip_audio_score(
+            video.frames, video.audio.mean(axis=0), video.audio_rate, model
+        )
+        assert row["clip_audio_audioclip"] == pytest.approx(expected, abs=1e-4)
+    assert isinstance(report["metrics"]["clip_audio_audioclip"], float)
+    assert report["metrics"]["clip_audio"].startswith("not computed")

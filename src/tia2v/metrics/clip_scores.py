@@ -128,3 +128,26 @@ def clip_audio_score(
     embedded = wav2clip(parts.reshape(frames, per_frame).to(device), joint=True)  # (F, 512)
     embedded = F.normalize(embedded, dim=-1).to(frame_embeddings.device)
     return float(100 * (embedded * frame_embeddings).sum(-1).mean())
+
+
+@torch.no_grad()
+def audioclip_audio_score(frames: np.ndarray, audio: np.ndarray, rate: int, audioclip) -> float:
+    """The original's CLIP-audio score with AudioCLIP: the track split into one equal part per
+    frame, each part embedded by AudioCLIP's audio head and each frame by its own image tower,
+    and the mean over frames of exp(logit_scale_ai), clamped to [1, 100] as AudioCLIP does,
+    times the cosine of the pair (the diagonal of its audio–image logits). Fixed against the
+    original: the audio is resampled to AudioCLIP's 44.1 kHz and the frames are RGB.
+
+    frames: uint8 (F, H, W, 3); audio: mono at ``rate``; audioclip: a ``tia2v.encoders
+    .audioclip.AudioClip`` loaded with its image tower."""
+    from tia2v.io import resample
+
+    device = next(audioclip.parameters()).device
+    count = len(frames)
+    wave = resample(audio, rate, audioclip.sample_rate)
+    per_frame = len(wave) // count
+    parts = torch.from_numpy(np.ascontiguousarray(wave[: per_frame * count], np.float32))
+    audio_emb = F.normalize(audioclip(parts.reshape(count, per_frame).to(device)), dim=-1)
+    images = audioclip.visual.preprocess(torch.from_numpy(np.ascontiguousarray(frames)).to(device))
+    image_emb = F.normalize(audioclip.visual(images), dim=-1)  # (F, 1024)
+    return float(audioclip.logit_scale() * (audio_emb * image_emb).sum(-1).mean())

@@ -36,6 +36,7 @@ class Networks:
     clip: str | None = None
     clap: str | None = None
     wav2clip: str | None = None
+    audioclip: str | None = None
 
 
 # metric -> (its flag, the function that turns frames into that network's features)
@@ -53,7 +54,8 @@ NOT_COMPUTED = {
     "first_frame": "not computed: give --clip <CLIP folder or id>",
     "temporal": "not computed: give --clip <CLIP folder or id>",
     "clip_audio": "not computed: give --clip <CLIP ViT-B/32 folder> and --wav2clip ResNet_CX.ckpt "
-    "(tia2v download clip-b32 wav2clip)",
+    "(tia2v download clip-b32 wav2clip); its AudioCLIP variant, clip_audio_audioclip, needs "
+    "--audioclip AudioCLIP-Full-Training.pt",
     "clap_audio_text": (
         "not computed: give --clap <CLAP folder or id, e.g. laion/clap-htsat-unfused>"
     ),
@@ -130,6 +132,12 @@ def evaluate(
         from tia2v.encoders.wav2clip import Wav2Clip
 
         wav2clip = Wav2Clip.load(locate(nets.wav2clip)).to(device)
+    audioclip = None
+    if nets.audioclip and "clip_audio" in metrics:
+        from tia2v.encoders.audioclip import AudioClip, AudioClipImage
+        from tia2v.metrics.clip_scores import audioclip_audio_score
+
+        audioclip = AudioClip.load(locate(nets.audioclip), visual=AudioClipImage()).to(device)
     clap = None
     if nets.clap and "clap_audio_text" in metrics:
         from tia2v.metrics.clip_scores import ClapScorer
@@ -190,6 +198,8 @@ def evaluate(
             row.update({k: v for k, v in clip.scores(embeddings, caption).items() if k in metrics})
             if wav2clip is not None and audio is not None:
                 row["clip_audio"] = clip_audio_score(embeddings, audio, rate, wav2clip)
+        if audioclip is not None and audio is not None:
+            row["clip_audio_audioclip"] = audioclip_audio_score(b, audio, rate, audioclip)
         if clap is not None and caption and audio is not None:
             row["clap_audio_text"] = clap.audio_text(audio, rate, caption)
         for name, (flag, fn) in FEATURE_NETWORKS.items():
@@ -230,6 +240,7 @@ def evaluate(
         elif name in NOT_COMPUTED:
             summary[name] = NOT_COMPUTED[name]
     for key in (
+        "clip_audio_audioclip",
         "color_acc",
         "shape_acc",
         "direction_acc",
