@@ -113,13 +113,23 @@ def test_invalid_yaml_is_named(tmp_path):
 
 
 def test_the_shipped_demo_config_loads_and_the_demo_preset_describes_it(caplog):
-    shipped = load_config(
-        Path(__file__).parents[1] / "checkpoints/demo/config.yaml"
-    )  # written before keys were removed
-    assert not caplog.records  # removed keys at their old defaults: nothing to say
-    assert shipped.refiner.lowres_channels  # moved from refiner.model
+    shipped = load_config(Path(__file__).parents[1] / "checkpoints/demo/config.yaml")
+    assert not caplog.records
+    assert shipped.refiner.lowres_channels
     assert shipped.model == resolve_config("demo").model
     assert shipped.refiner == resolve_config("demo").refiner
+    assert shipped.sample.sampler == "lcm" and shipped.distill.teacher == "checkpoints/demo"
+
+
+def test_an_older_folders_removed_keys_at_their_old_defaults_load_quietly(tmp_path, caplog):
+    """As the demo's config.yaml was written before those keys were removed."""
+    (tmp_path / "old.yaml").write_text(
+        "model:\n  channels_last: false\n  first_frame_residual: false\n"
+        "  lowres_channels: false\nrefiner:\n  model:\n    lowres_channels: true\n"
+    )
+    old = load_config(tmp_path / "old.yaml")
+    assert not caplog.records
+    assert old.refiner.lowres_channels  # moved from refiner.model
 
 
 @pytest.mark.parametrize(
