@@ -106,7 +106,7 @@ def test_prepare_runs_every_frozen_encoder_on_the_device(frozen_cfg):
         build_cache(frozen_cfg.data.root, frozen_cfg, progress=False, device=device)
     finally:
         handle.remove()
-    assert set(seen) == {"HFTextEncoder", "ClipImageEncoder", "BEATsAudioEncoder"}
+    assert set(seen) == {"BertTextEncoder", "ClipImageEncoder", "BEATsAudioEncoder"}
     assert all(devices == {device} for devices in seen.values())
 
 

@@ -1,5 +1,6 @@
 import logging
 import socket
+from pathlib import Path
 
 import pytest
 import torch
@@ -69,14 +70,15 @@ def test_minilm_is_offline_pretrained_and_semantic(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_bert_dir(tmp_path_factory):
-    """A 2-layer BERT of width 32 with a real BertTokenizer (word-level vocab)."""
-    from transformers import BertConfig, BertModel, BertTokenizer
+    """A 2-layer BERT of width 32 with a real BertTokenizerFast (word-level vocab; it also
+    writes tokenizer.json)."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
 
     folder = tmp_path_factory.mktemp("bert")
     words = "a red blue green circle square triangle moving left right up down on background"
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words.split()]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    BertTokenizerFast(str(folder / "vocab.txt")).save_pretrained(folder)
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=len(vocab),
@@ -147,32 +149,19 @@ def test_our_bert_equals_transformers_on_the_shipped_minilm():
         assert (a.tokens - b.tokens).abs().max() < 1e-4
 
 
-def test_our_bert_equals_transformers_on_a_random_bert(tmp_path):
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+def test_our_bert_equals_transformers_on_a_random_bert(tiny_bert_dir, tmp_path):
+    import shutil
 
-    words = "a red blue circle square moving left on background"
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words.split()]
-    (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(str(tmp_path / "vocab.txt")).save_pretrained(tmp_path)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(tmp_path)
     from tia2v.encoders.text import HFTextEncoder
 
-    ours = build_text_encoder("minilm", str(tmp_path), 12)
-    reference = HFTextEncoder.from_pretrained(str(tmp_path), 12, kind="minilm")
+    ours = build_text_encoder("minilm", str(tiny_bert_dir), 12)
+    reference = HFTextEncoder.from_pretrained(str(tiny_bert_dir), 12, kind="minilm")
     prompts = ["a red circle", "a blue square moving left on a red background again and again"]
     a, b = ours(prompts), reference(prompts)
     assert a.tokens.shape == b.tokens.shape == (2, 12, 32) and torch.equal(a.mask, b.mask)
     assert (a.tokens - b.tokens).abs().max() < 1e-5
-    assert ours.identity == f"minilm:{tmp_path}"
-    (tmp_path / "tokenizer.json").unlink()
+    assert ours.identity == f"minilm:{tiny_bert_dir}"
+    folder = Path(shutil.copytree(tiny_bert_dir, tmp_path / "bert"))
+    (folder / "tokenizer.json").unlink()
     with pytest.raises(InputError, match="tokenizer.json missing"):
-        build_text_encoder("minilm", str(tmp_path), 12)
+        build_text_encoder("minilm", str(folder), 12)
