@@ -83,3 +83,31 @@ def test_wav2clip_as_the_audio_condition_is_frame_aligned(checkpoint):
     assert moved[1, 2] > 0 and (moved > 0).sum() == 1
     with pytest.raises(InputError, match="'wav2clip' audio encoder needs its checkpoint file"):
         Conditioner(apply_overrides(resolve_config("tiny"), ["encoders.audio=wav2clip"]))
+
+
+def test_mismatched_audio_lowers_the_wav2clip_score():
+    """The score pairs frame k with audio part k: with an audio side that reads loudness and
+    frame embeddings that encode brightness the same way, the matched track scores higher
+    than the same parts reordered."""
+    import numpy as np
+
+    from tia2v.metrics.clip_scores import clip_audio_score
+
+    class Loudness(torch.nn.Module):  # a wav2clip stand-in: part → [rms, 1 − rms]
+        sample_rate = 16000
+
+        def forward(self, parts, joint=True):
+            rms = parts.pow(2).mean(-1).sqrt().clamp(0, 1)
+            return torch.stack([rms, 1 - rms], dim=-1)
+
+    levels = [0.9, 0.1, 0.8, 0.2]
+    frames = torch.nn.functional.normalize(torch.tensor([[x, 1 - x] for x in levels]), dim=-1)
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(0, level, 4000) for level in levels]
+    matched = np.concatenate(parts).astype(np.float32)
+    mismatched = np.concatenate([parts[2], parts[1], parts[0], parts[3]]).astype(np.float32)
+    loudness = Loudness()
+    loudness.anchor = torch.nn.Parameter(torch.zeros(1))  # the score reads the device from it
+    assert clip_audio_score(frames, matched, 16000, loudness) > clip_audio_score(
+        frames, mismatched, 16000, loudness
+    )
