@@ -141,21 +141,26 @@ def no_random_init():
             setattr(nn.init, name, function)
 
 
+def verify_folder(folder: Path) -> None:
+    """One error when a file of the folder does not match its manifest."""
+    problem = manifest_problem(folder)
+    if problem:
+        raise InputError(f"{folder}: the model folder does not verify: {problem}")
+
+
 def load_network(
     folder: Path, cfg: ExperimentConfig, stage: str, student: bool = False, verify: bool = True
 ) -> TIA2VNetwork:
     """A stage's network (or its few-step student) from a model folder, with one clear error
     for any mismatch; ``verify``: check the folder's manifest first."""
-    problem = manifest_problem(folder) if verify else None
-    if problem:
-        raise InputError(f"{folder}: the model folder does not verify: {problem}")
+    if verify:
+        verify_folder(folder)
     with no_random_init():  # every weight is about to come from the folder
         network = TIA2VNetwork(cfg, stage, student=student)
-    parts = read_stage_weights(folder, stage)
-    if student:
-        parts["unet"] = read_weights(folder / STUDENT_FILE)
+    unet = read_weights(folder / (STUDENT_FILE if student else weights_file(stage)))
+    conditioner = read_weights(folder / encoders_file(stage))
     try:
-        network.load_saved_state(join_state(parts["unet"], parts["conditioner"]))
+        network.load_saved_state(join_state(unet, conditioner))
     except (KeyError, RuntimeError) as exc:
         raise InputError(
             f"{folder}: {'student' if student else stage} weights do not match config.yaml "

@@ -50,35 +50,30 @@ def build_image_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -
     raise InputError(f"encoders.image: unknown image encoder {enc.image!r} (choose patch or clip)")
 
 
+# Pretrained audio encoders: name → (what ``encoders.audio_path`` must name, the loader).
+PRETRAINED_AUDIO = {
+    "beats": ("a checkpoint file", lambda path, enc: BEATsAudioEncoder.from_file(path)),
+    "wav2clip": ("its checkpoint file", lambda path, enc: Wav2ClipAudioEncoder.from_file(path)),
+    "audioclip": (
+        "its checkpoint file (AudioCLIP-Full-Training.pt)",
+        lambda path, enc: AudioClipAudioEncoder.from_file(path),
+    ),
+    "clap": (
+        "a folder or a Hugging Face id",
+        lambda path, enc: ClapAudioEncoder.from_pretrained(path, enc.audio_tokens),
+    ),
+}
+
+
 def build_audio_encoder(cfg: ExperimentConfig, context_dim: int | None = None) -> nn.Module:
     enc = cfg.encoders
     if enc.audio == "mel":
         encoder = MelAudioEncoder(context_dim or cfg.model.context_dim, enc.audio_tokens)
-    elif enc.audio == "beats":
+    elif enc.audio in PRETRAINED_AUDIO:
+        needs, load = PRETRAINED_AUDIO[enc.audio]
         if not enc.audio_path:
-            raise InputError(
-                "encoders.audio_path: the 'beats' audio encoder needs a checkpoint file"
-            )
-        encoder = BEATsAudioEncoder.from_file(locate(enc.audio_path))
-    elif enc.audio == "wav2clip":
-        if not enc.audio_path:
-            raise InputError(
-                "encoders.audio_path: the 'wav2clip' audio encoder needs its checkpoint file"
-            )
-        encoder = Wav2ClipAudioEncoder.from_file(locate(enc.audio_path))
-    elif enc.audio == "audioclip":
-        if not enc.audio_path:
-            raise InputError(
-                "encoders.audio_path: the 'audioclip' audio encoder needs its checkpoint file "
-                "(AudioCLIP-Full-Training.pt)"
-            )
-        encoder = AudioClipAudioEncoder.from_file(locate(enc.audio_path))
-    elif enc.audio == "clap":
-        if not enc.audio_path:
-            raise InputError(
-                "encoders.audio_path: the 'clap' audio encoder needs a folder or a Hugging Face id"
-            )
-        encoder = ClapAudioEncoder.from_pretrained(locate(enc.audio_path), enc.audio_tokens)
+            raise InputError(f"encoders.audio_path: the '{enc.audio}' audio encoder needs {needs}")
+        encoder = load(locate(enc.audio_path), enc)
     else:
         raise InputError(
             f"encoders.audio: unknown audio encoder {enc.audio!r} "

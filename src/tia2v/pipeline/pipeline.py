@@ -17,7 +17,6 @@ from tia2v.diffusion.guidance import guided_model_fn, student_model_fn
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError
 from tia2v.frames import video_to_frames
-from tia2v.manifest import manifest_problem
 from tia2v.model_folder import (
     generator_stage,
     has_refiner,
@@ -25,6 +24,7 @@ from tia2v.model_folder import (
     load_network,
     read_config,
     save_model_folder,
+    verify_folder,
 )
 from tia2v.models.network import TIA2VNetwork
 from tia2v.pipeline.first_frame_lock import first_frame_lock, locks_first_frame
@@ -81,9 +81,7 @@ class TIA2VPipeline:
         stage = generator_stage(folder)
         if stage is None:
             raise InputError(f"{folder}: no motion.safetensors or content.safetensors")
-        problem = manifest_problem(folder)
-        if problem:
-            raise InputError(f"{folder}: the model folder does not verify: {problem}")
+        verify_folder(folder)
         pipe = cls(cfg, None, str(folder))
         pipe._device = torch.device(device)
 

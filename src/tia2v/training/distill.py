@@ -33,7 +33,6 @@ from tia2v.diffusion.guidance import guidance_vector, guided_model_fn, without_a
 from tia2v.diffusion.losses import mean_flat
 from tia2v.diffusion.schedule import Diffusion
 from tia2v.errors import InputError
-from tia2v.manifest import MANIFEST
 from tia2v.model_folder import (
     STUDENT_FILE,
     generator_stage,
@@ -175,8 +174,7 @@ def export_student(run_dir: Path, network: TIA2VNetwork, ema, cfg: ExperimentCon
     out_dir = run_dir / "model"
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(cfg.distill.teacher, tmp)
-    (tmp / MANIFEST).unlink(missing_ok=True)
+    shutil.copytree(cfg.distill.teacher, tmp)  # save_model_folder rewrites its manifest
     card = tmp / "README.md"
     text = card.read_text() if card.is_file() else "# tia2v model\n"
     card.write_text(text.rstrip("\n") + "\n\n" + student_card(run_dir, cfg, step))
